@@ -1,0 +1,1 @@
+"""A pure, strict, columnar reader of Visual FoxPro and dBase tables."""
