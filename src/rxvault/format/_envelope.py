@@ -1,0 +1,187 @@
+"""The block: one patient's document, compressed, padded, sealed with HPKE and signed.
+
+Layout (docs/spec/format.md, "The block")::
+
+    magic "RXB" 0x01 | u16 header length | header (canonical JSON) | enc (32) |
+    ciphertext (padded_length + 16) | Ed25519 signature (64)
+
+The HPKE ``info`` is every byte from the magic to the end of the header; the signature covers
+every byte before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from rxvault.format._codec import (
+    BLOCK_MAGIC,
+    check_counter,
+    check_handle,
+    check_hex_id,
+    decode_header,
+    encode_header,
+    format_time,
+    parse_time,
+    read_magic,
+)
+from rxvault.format._errors import (
+    HandleMismatch,
+    MalformedObject,
+    RollbackRefused,
+    SignatureInvalid,
+    UnsupportedSuite,
+)
+from rxvault.format._hpke import ENC_LENGTH, TAG_LENGTH, open_base, seal_base
+from rxvault.format._keys import SIGNATURE_LENGTH, PharmacyKey, pharmacy_id, verify_signature
+from rxvault.format._padding import compress, decompress, is_valid_padded_length, pad, unpad
+from rxvault.format._primitives import random_bytes
+
+__all__ = [
+    "BLOCK_SUITE",
+    "BlockHeader",
+    "OpenedBlock",
+    "open_block",
+    "seal_block",
+    "seal_block_from_parts",
+    "verify_block",
+]
+
+BLOCK_SUITE = "HPKE-X25519-SHA256-A128GCM+Ed25519+zlib"
+_HEADER_KEYS = frozenset({"as_of", "handle", "padded_length", "pharmacy_id", "suite", "version"})
+_WHAT = "block"
+
+
+@dataclass(frozen=True)
+class BlockHeader:
+    """The public, signed header of a block."""
+
+    pharmacy_id: str
+    handle: str
+    version: int
+    as_of: datetime
+    suite: str
+    padded_length: int
+
+
+@dataclass(frozen=True)
+class OpenedBlock:
+    header: BlockHeader
+    document: bytes
+
+
+def seal_block_from_parts(
+    compressed: bytes,
+    *,
+    pharmacy_key: PharmacyKey,
+    handle: str,
+    version: int,
+    as_of: datetime,
+    recipient_public_key: bytes,
+    ephemeral_private_key: bytes,
+) -> bytes:
+    """Deterministic sealing from an already-compressed document and an explicit ephemeral
+    X25519 private key. :func:`seal_block` is this with fresh randomness."""
+    check_handle(handle)
+    check_counter(version, "version", _WHAT)
+    if len(recipient_public_key) != 32:
+        raise ValueError("a patient public key is 32 bytes")
+    plaintext = pad(compressed)
+    header = encode_header(
+        {
+            "as_of": format_time(as_of),
+            "handle": handle,
+            "padded_length": len(plaintext),
+            "pharmacy_id": pharmacy_key.pharmacy_id,
+            "suite": BLOCK_SUITE,
+            "version": version,
+        }
+    )
+    info = BLOCK_MAGIC + header
+    enc, ciphertext = seal_base(recipient_public_key, info, plaintext, ephemeral_private_key)
+    body = info + enc + ciphertext
+    return body + pharmacy_key.sign(body)
+
+
+def seal_block(
+    document: bytes,
+    *,
+    pharmacy_key: PharmacyKey,
+    handle: str,
+    version: int,
+    as_of: datetime,
+    recipient_public_key: bytes,
+) -> bytes:
+    """Compress, pad, HPKE-seal ``document`` to the patient's X25519 key, and sign."""
+    return seal_block_from_parts(
+        compress(document),
+        pharmacy_key=pharmacy_key,
+        handle=handle,
+        version=version,
+        as_of=as_of,
+        recipient_public_key=recipient_public_key,
+        ephemeral_private_key=random_bytes(32),
+    )
+
+
+def _parse(envelope: bytes) -> tuple[BlockHeader, int]:
+    """Parse the public part; return the header and the offset where ``enc`` starts."""
+    read_magic(envelope, BLOCK_MAGIC, _WHAT)
+    fields, end = decode_header(envelope, 4, _HEADER_KEYS, _WHAT)
+    if fields["suite"] != BLOCK_SUITE:
+        raise UnsupportedSuite(f"block: unsupported suite {fields['suite']!r}")
+    padded = fields["padded_length"]
+    if type(padded) is not int or not is_valid_padded_length(padded):
+        raise MalformedObject("block: padded_length is not a valid bucket size")
+    header = BlockHeader(
+        pharmacy_id=check_hex_id(fields["pharmacy_id"], "pharmacy_id", _WHAT),
+        handle=check_handle(fields["handle"], _WHAT),
+        version=check_counter(fields["version"], "version", _WHAT),
+        as_of=parse_time(fields["as_of"], "as_of", _WHAT),
+        suite=BLOCK_SUITE,
+        padded_length=padded,
+    )
+    expected = end + ENC_LENGTH + padded + TAG_LENGTH + SIGNATURE_LENGTH
+    if len(envelope) != expected:
+        raise MalformedObject(
+            f"block: {len(envelope)} bytes, but its header implies exactly {expected}"
+        )
+    return header, end
+
+
+def verify_block(envelope: bytes, pharmacy_public_key: bytes) -> BlockHeader:
+    """Check the structure and the pharmacy signature (no decryption); return the header."""
+    header, _ = _parse(envelope)
+    body, signature = envelope[:-SIGNATURE_LENGTH], envelope[-SIGNATURE_LENGTH:]
+    verify_signature(pharmacy_public_key, signature, body, _WHAT)
+    if header.pharmacy_id != pharmacy_id(pharmacy_public_key):
+        raise SignatureInvalid("block: signed for another pharmacy id")
+    return header
+
+
+def open_block(
+    envelope: bytes,
+    *,
+    recipient_private_key: bytes,
+    pharmacy_public_key: bytes,
+    expected_handle: str,
+    min_version: int = 0,
+) -> OpenedBlock:
+    """Verify, check handle and version, then decrypt and decompress.
+
+    Raises :class:`SignatureInvalid`, :class:`HandleMismatch`, :class:`RollbackRefused`, or
+    :class:`DecryptionFailed` (every failure after the public checks).
+    """
+    header = verify_block(envelope, pharmacy_public_key)
+    if header.handle != expected_handle:
+        raise HandleMismatch("block: for another patient handle")
+    if header.version < min_version:
+        raise RollbackRefused(
+            f"block: version {header.version} is older than version {min_version} already seen"
+        )
+    _, end = _parse(envelope)
+    info = envelope[:end]
+    enc = envelope[end : end + ENC_LENGTH]
+    ciphertext = envelope[end + ENC_LENGTH : -SIGNATURE_LENGTH]
+    plaintext = open_base(recipient_private_key, enc, info, ciphertext)
+    return OpenedBlock(header=header, document=decompress(unpad(plaintext)))
