@@ -1,0 +1,286 @@
+"""A Python client of the patient protocol (docs/spec/protocol.md), mirroring the portal.
+
+All cryptography happens here, on the patient's machine, through :mod:`rxvault.format`: the
+password and the keys derived from it never leave this process, except the auth key.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import unicodedata
+from typing import Any
+
+import httpx
+
+from rxvault.client._errors import ClientError
+from rxvault.format import (
+    DecryptionFailed,
+    FormatError,
+    KdfParams,
+    OpenedBlock,
+    derive_client_keys,
+    derive_enrollment,
+    generate_patient_keypair,
+    open_block,
+    parse_enrollment_code,
+    pin_tag,
+    unwrap_key_bundle,
+    verify_tombstone,
+    wrap_key_bundle,
+)
+from rxvault.format import binding_mac as make_binding_mac
+
+API = "/api/v1"
+
+
+def b64(value: bytes) -> str:
+    return base64.urlsafe_b64encode(value).rstrip(b"=").decode("ascii")
+
+
+def unb64(value: str) -> bytes:
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+def canonical_username(raw: str) -> str:
+    """The account name as the server stores it (and as the key bundle is bound to)."""
+    return unicodedata.normalize("NFKC", raw).strip().casefold()
+
+
+def _kdf(value: dict[str, Any]) -> KdfParams:
+    return KdfParams.from_dict(value)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Unlocked:
+    """The patient's keys after login, in this process's memory only."""
+
+    username: str
+    handle: str
+    private_key: bytes
+    pharmacy_public_key: bytes
+
+    def __repr__(self) -> str:
+        return f"Unlocked(username={self.username!r}, handle={self.handle!r})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Records:
+    """What ``fetch`` found: a live block (opened), a signed deletion, or nothing yet."""
+
+    state: str
+    handle: str
+    version: int | None
+    document: bytes | None
+    opened: OpenedBlock | None = None
+
+
+class PatientClient:
+    """One patient's conversation with the server (one session cookie).
+
+    Pass ``http`` to use a prepared ``httpx.Client`` (for example one bound to the app
+    in-process); otherwise one is made for ``base_url``.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        http: httpx.Client | None = None,
+        timeout: float = 30.0,
+        min_version: int = 0,
+    ) -> None:
+        if http is None:
+            if base_url is None:
+                raise ValueError("give base_url or http")
+            http = httpx.Client(base_url=base_url, timeout=timeout)
+        self.http = http
+        self.unlocked: Unlocked | None = None
+        self.min_version = min_version
+        self._auth_cache: dict[tuple[str, bytes, KdfParams], tuple[bytes, bytes]] = {}
+
+    def close(self) -> None:
+        self.http.close()
+
+    # --- transport ---------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        headers = {"Accept": "application/json"}
+        if method != "GET":
+            headers["Content-Type"] = "application/json"
+        response = self.http.request(
+            method, API + path, json=body if method != "GET" else None, headers=headers
+        )
+        if response.status_code >= 400:
+            try:
+                error = response.json()["error"]
+                raise ClientError(response.status_code, error["code"], error["message"])
+            except (ValueError, KeyError, TypeError):
+                raise ClientError(
+                    response.status_code, "http_error", f"HTTP {response.status_code}"
+                ) from None
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def _keys(self, password: str, salt: bytes, params: KdfParams) -> tuple[bytes, bytes]:
+        key = (password, salt, params)
+        if key not in self._auth_cache:
+            keys = derive_client_keys(password, salt, params)
+            self._auth_cache[key] = (keys.auth_key, keys.unlock_key)
+        return self._auth_cache[key]
+
+    # --- registration and login ----------------------------------------------------------
+
+    def register(self, code_text: str, username: str, password: str) -> dict[str, Any]:
+        """Register with an enrollment code: a new key pair, wrapped under the password."""
+        code = parse_enrollment_code(code_text)
+        secrets_ = derive_enrollment(code)
+        start = self._call("POST", "/registration/start", {"lookup_id": secrets_.lookup_id})
+        pharmacy_key = unb64(start["pharmacy"]["public_key"])
+        tag = unb64(start["pin_tag"])
+        if pin_tag(code, pharmacy_key) != tag:
+            raise ClientError(
+                0,
+                "pin_tag_invalid",
+                "The server's pharmacy key does not match the enrollment code.",
+            )
+        salt = unb64(start["salt"])
+        params = _kdf(start["kdf"])
+        account = canonical_username(username)
+        auth_key, unlock_key = self._keys(password, salt, params)
+        private_key, public_key = generate_patient_keypair()
+        bundle = wrap_key_bundle(
+            unlock_key=unlock_key,
+            server_share=unb64(start["server_share"]),
+            account=account,
+            patient_private_key=private_key,
+            pharmacy_public_key=pharmacy_key,
+        )
+        handle = start["handle"]
+        result: dict[str, Any] = self._call(
+            "POST",
+            "/registration",
+            {
+                "lookup_id": secrets_.lookup_id,
+                "username": account,
+                "kdf": params.to_dict(),
+                "auth_key": b64(auth_key),
+                "public_key": b64(public_key),
+                "binding": b64(make_binding_mac(secrets_.binding_key, handle, public_key)),
+                "key_bundle": b64(bundle),
+            },
+        )
+        self.unlocked = Unlocked(account, handle, private_key, pharmacy_key)
+        return result
+
+    def login(self, username: str, password: str) -> dict[str, Any]:
+        """Log in and unlock the key bundle (fetched with the server share after login)."""
+        account = canonical_username(username)
+        pre = self._call("POST", "/prelogin", {"username": account})
+        salt, params = unb64(pre["salt"]), _kdf(pre["kdf"])
+        auth_key, unlock_key = self._keys(password, salt, params)
+        result: dict[str, Any] = self._call(
+            "POST", "/login", {"username": account, "auth_key": b64(auth_key)}
+        )
+        bundle = self._call("GET", "/me/key-bundle")
+        try:
+            keys = unwrap_key_bundle(
+                unb64(bundle["key_bundle"]),
+                unlock_key=unlock_key,
+                server_share=unb64(bundle["server_share"]),
+                account=bundle["username"],
+            )
+        except DecryptionFailed:
+            raise ClientError(0, "bundle_invalid", "The key bundle does not open.") from None
+        # The pharmacy key pinned at registration (inside the bundle) is the one used to verify
+        # blocks; the copy the server sends is never trusted.
+        self.unlocked = Unlocked(
+            bundle["username"],
+            bundle["handle"],
+            keys.patient_private_key,
+            keys.pharmacy_public_key,
+        )
+        return result
+
+    def logout(self) -> None:
+        self._call("POST", "/logout", {})
+        self.unlocked = None
+
+    # --- records -------------------------------------------------------------------------
+
+    def fetch(self) -> Records:
+        """Fetch, verify against the pinned pharmacy key and decrypt the patient's block."""
+        if self.unlocked is None:
+            raise ClientError(0, "locked", "Log in first.")
+        block = self._call("GET", "/me/block")
+        state = block["state"]
+        handle = self.unlocked.handle
+        if block["handle"] != handle:
+            raise ClientError(0, "wrong_handle", "The server sent another patient's block.")
+        if state == "live":
+            try:
+                opened = open_block(
+                    unb64(block["envelope"]),
+                    recipient_private_key=self.unlocked.private_key,
+                    pharmacy_public_key=self.unlocked.pharmacy_public_key,
+                    expected_handle=handle,
+                    min_version=self.min_version,
+                )
+            except FormatError as exc:
+                raise ClientError(0, "block_invalid", f"The block was refused: {exc}") from None
+            self.min_version = max(self.min_version, opened.header.version)
+            return Records("live", handle, opened.header.version, opened.document, opened)
+        if state == "deleted":
+            try:
+                header = verify_tombstone(
+                    unb64(block["tombstone"]), self.unlocked.pharmacy_public_key
+                )
+            except FormatError as exc:
+                raise ClientError(0, "block_invalid", f"The deletion was refused: {exc}") from None
+            if header.handle != handle:
+                raise ClientError(0, "block_invalid", "The deletion is for another patient.")
+            return Records("deleted", handle, header.version, None)
+        return Records("pending", handle, None, None)
+
+    # --- account -------------------------------------------------------------------------
+
+    def change_password(self, current_password: str, new_password: str) -> dict[str, Any]:
+        """Re-wrap the key bundle under a new password; other sessions end."""
+        if self.unlocked is None:
+            raise ClientError(0, "locked", "Log in first.")
+        account = self.unlocked.username
+        pre = self._call("POST", "/prelogin", {"username": account})
+        current_auth, _ = self._keys(current_password, unb64(pre["salt"]), _kdf(pre["kdf"]))
+        start = self._call("POST", "/me/password/start", {})
+        salt, params = unb64(start["salt"]), _kdf(start["kdf"])
+        new_auth, new_unlock = self._keys(new_password, salt, params)
+        bundle = wrap_key_bundle(
+            unlock_key=new_unlock,
+            server_share=unb64(start["server_share"]),
+            account=account,
+            patient_private_key=self.unlocked.private_key,
+            pharmacy_public_key=self.unlocked.pharmacy_public_key,
+        )
+        result: dict[str, Any] = self._call(
+            "POST",
+            "/me/password",
+            {
+                "current_auth_key": b64(current_auth),
+                "new_auth_key": b64(new_auth),
+                "kdf": params.to_dict(),
+                "key_bundle": b64(bundle),
+            },
+        )
+        return result
+
+    def me(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/me")
+        return result
+
+    def sessions(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/me/sessions")["sessions"]
+        return result
+
+    def end_session(self, session_id: str) -> None:
+        self._call("DELETE", f"/me/sessions/{session_id}", {})

@@ -1,0 +1,39 @@
+"""The server's only door to :mod:`rxvault.format` (all cryptography lives there).
+
+The server verifies signatures and computes peppered verifiers and key shares; it never opens a
+block or a key bundle.
+"""
+
+from __future__ import annotations
+
+from rxvault.format import (
+    DEFAULT_KDF,
+    Batch,
+    FormatError,
+    KdfParams,
+    WeakKdfParameters,
+    auth_verifier,
+    check_auth,
+    check_kdf_params,
+    decoy_salt,
+    new_salt,
+    pharmacy_id,
+    server_key_share,
+    verify_batch,
+)
+
+__all__ = [
+    "DEFAULT_KDF",
+    "Batch",
+    "FormatError",
+    "KdfParams",
+    "WeakKdfParameters",
+    "auth_verifier",
+    "check_auth",
+    "check_kdf_params",
+    "decoy_salt",
+    "new_salt",
+    "pharmacy_id",
+    "server_key_share",
+    "verify_batch",
+]

@@ -1,0 +1,148 @@
+"""Request-scoped helpers shared by the route modules: the context, the caller's address,
+agent token authentication and patient session authentication."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import sqlalchemy as sa
+from fastapi import Request
+
+from rxvault.server._context import AppContext
+from rxvault.server._db import transaction
+from rxvault.server._errors import ApiError, not_authenticated
+from rxvault.server._models import Account, ApiToken, Pharmacy
+from rxvault.server._models import Session as SessionRow
+from rxvault.server._tokens import hash_secret
+
+SESSION_COOKIE = "__Host-rxvault-session"
+#: Sessions' ``last_seen_at`` is written at most this often (an idle timeout of 15 minutes is
+#: then enforced to within this much).
+LAST_SEEN_GRANULARITY = dt.timedelta(seconds=30)
+
+
+def ctx_of(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.rxvault
+    return ctx
+
+
+def address_of(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("client_address", "unknown"))
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentCaller:
+    pharmacy_id: int
+    slug: str
+    token_id: int
+    scopes: frozenset[str]
+
+    @property
+    def actor(self) -> str:
+        return f"pharmacy:{self.slug}/token:{self.token_id}"
+
+
+def agent_caller(request: Request, scope: str) -> AgentCaller:
+    """The pharmacy behind the bearer token, which must hold ``scope``; refusals are audited."""
+    ctx = ctx_of(request)
+    header = request.headers.get("authorization", "")
+    kind, _, token = header.partition(" ")
+    now = ctx.now()
+    caller: AgentCaller | None = None
+    if kind.lower() == "bearer" and token.strip():
+        with transaction(ctx.db) as s:
+            row = s.execute(
+                sa.select(ApiToken, Pharmacy)
+                .join(Pharmacy, Pharmacy.id == ApiToken.pharmacy_id)
+                .where(ApiToken.token_hash == hash_secret(token.strip()))
+            ).one_or_none()
+            if row is not None:
+                tok, pharmacy = row
+                if tok.revoked_at is None and pharmacy.disabled_at is None:
+                    caller = AgentCaller(
+                        pharmacy.id, pharmacy.slug, tok.id, frozenset(tok.scopes.split())
+                    )
+                    if tok.last_used_at is None or now - tok.last_used_at > dt.timedelta(minutes=1):
+                        tok.last_used_at = now
+    if caller is None:
+        ctx.audit_alone(
+            actor="anonymous",
+            action=f"agent.{scope}",
+            target=request.url.path,
+            address=address_of(request),
+            outcome="refused:token",
+        )
+        raise ApiError(
+            401,
+            "invalid_token",
+            "The API token is missing, unknown or revoked.",
+            headers={"WWW-Authenticate": 'Bearer realm="rxvault-agent"'},
+        )
+    if scope not in caller.scopes:
+        ctx.audit_alone(
+            actor=caller.actor,
+            action=f"agent.{scope}",
+            target=request.url.path,
+            address=address_of(request),
+            outcome="refused:scope",
+        )
+        raise ApiError(403, "insufficient_scope", f"This API token lacks the {scope!r} scope.")
+    return caller
+
+
+@dataclasses.dataclass(frozen=True)
+class PatientCaller:
+    session_id: int
+    public_id: str
+    account_id: int
+    pharmacy_id: int
+    handle: str
+    username: str
+
+    @property
+    def actor(self) -> str:
+        return f"account:{self.account_id}"
+
+
+def patient_caller(request: Request, action: str) -> PatientCaller:
+    """The account behind the session cookie; expired or unknown sessions are refused."""
+    ctx = ctx_of(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    now = ctx.now()
+    caller: PatientCaller | None = None
+    if token:
+        with transaction(ctx.db) as s:
+            row = s.execute(
+                sa.select(SessionRow, Account)
+                .join(Account, Account.id == SessionRow.account_id)
+                .where(SessionRow.token_hash == hash_secret(token))
+            ).one_or_none()
+            if row is not None:
+                sess, account = row
+                idle = dt.timedelta(seconds=ctx.settings.session_idle_seconds)
+                expired = now >= sess.expires_at or now - sess.last_seen_at >= idle
+                if expired or account.revoked_at is not None or account.locked_at is not None:
+                    s.delete(sess)
+                else:
+                    if now - sess.last_seen_at >= LAST_SEEN_GRANULARITY:
+                        sess.last_seen_at = now
+                    caller = PatientCaller(
+                        sess.id,
+                        sess.public_id,
+                        account.id,
+                        account.pharmacy_id,
+                        account.handle,
+                        account.username,
+                    )
+    if caller is None:
+        if token:
+            ctx.audit_alone(
+                actor="anonymous",
+                action=action,
+                target="",
+                address=address_of(request),
+                outcome="refused:session",
+            )
+        raise not_authenticated()
+    return caller
