@@ -33,11 +33,16 @@ def main() -> None:
 
 
 def _register() -> None:
+    from rxvault.client.cli import patient_group
     from rxvault.dbf.cli import dbf_group
     from rxvault.demo.cli import demo_command
+    from rxvault.server.cli import serve_command, server_group
 
     main.add_command(dbf_group)
     main.add_command(demo_command)
+    main.add_command(server_group)
+    main.add_command(serve_command)
+    main.add_command(patient_group)
 
 
 _register()
