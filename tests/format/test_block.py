@@ -33,7 +33,7 @@ def test_round_trip(
     assert header.version == 5
     assert header.as_of == as_of
     assert header.pharmacy_id == fmt.pharmacy_id(pharmacy.public_bytes())
-    assert header.padded_length == 4096
+    assert header.padded_length == 8192
     opened = fmt.open_block(
         envelope,
         recipient_private_key=private,

@@ -44,6 +44,7 @@ __all__ = [
     "open_block",
     "seal_block",
     "seal_block_from_parts",
+    "seal_padded_from_parts",
     "verify_block",
 ]
 
@@ -70,8 +71,8 @@ class OpenedBlock:
     document: bytes
 
 
-def seal_block_from_parts(
-    compressed: bytes,
+def seal_padded_from_parts(
+    plaintext: bytes,
     *,
     pharmacy_key: PharmacyKey,
     handle: str,
@@ -80,13 +81,15 @@ def seal_block_from_parts(
     recipient_public_key: bytes,
     ephemeral_private_key: bytes,
 ) -> bytes:
-    """Deterministic sealing from an already-compressed document and an explicit ephemeral
-    X25519 private key. :func:`seal_block` is this with fresh randomness."""
+    """The lowest, deterministic layer: seal an already padded plaintext and sign.
+
+    Exposed for test vectors (which need blocks with deliberately bad padding inside);
+    ``len(plaintext)`` becomes the header's ``padded_length``.
+    """
     check_handle(handle)
     check_counter(version, "version", _WHAT)
     if len(recipient_public_key) != 32:
         raise ValueError("a patient public key is 32 bytes")
-    plaintext = pad(compressed)
     header = encode_header(
         {
             "as_of": format_time(as_of),
@@ -101,6 +104,29 @@ def seal_block_from_parts(
     enc, ciphertext = seal_base(recipient_public_key, info, plaintext, ephemeral_private_key)
     body = info + enc + ciphertext
     return body + pharmacy_key.sign(body)
+
+
+def seal_block_from_parts(
+    compressed: bytes,
+    *,
+    pharmacy_key: PharmacyKey,
+    handle: str,
+    version: int,
+    as_of: datetime,
+    recipient_public_key: bytes,
+    ephemeral_private_key: bytes,
+) -> bytes:
+    """Deterministic sealing from an already-compressed document (a zlib stream) and an
+    explicit ephemeral X25519 private key. :func:`seal_block` is this with fresh randomness."""
+    return seal_padded_from_parts(
+        pad(compressed),
+        pharmacy_key=pharmacy_key,
+        handle=handle,
+        version=version,
+        as_of=as_of,
+        recipient_public_key=recipient_public_key,
+        ephemeral_private_key=ephemeral_private_key,
+    )
 
 
 def seal_block(
