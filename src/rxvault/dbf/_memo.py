@@ -1,0 +1,186 @@
+"""Memo files: FoxPro ``.fpt`` (and ``.dct``) and dBase ``.dbt``, located vectorially."""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from rxvault.dbf._errors import DbfError, HeaderError, MemoLengthError, MemoPointerError
+
+I64 = npt.NDArray[np.int64]
+U8 = npt.NDArray[np.uint8]
+
+FPT = "fpt"
+DBT3 = "dbt3"
+DBT4 = "dbt4"
+
+
+@dataclass
+class Located:
+    """Where each requested memo's bytes are; rows with a problem have length 0."""
+
+    starts: I64
+    lengths: I64
+    problems: list[tuple[int, DbfError]] = field(default_factory=list)
+
+
+class MemoFile:
+    """An open memo file (memory-mapped)."""
+
+    def __init__(self, path: Path, kind: str, table_path: Path | None = None) -> None:
+        self.path = path
+        self.kind = kind
+        #: errors name the table (and say "memo file" in the message)
+        self.table_path = table_path or path
+        with path.open("rb") as fh:
+            self.size = path.stat().st_size
+            self._mm: mmap.mmap | None = (
+                mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if self.size else None
+            )
+        self._array: U8 = (
+            np.frombuffer(self._mm, dtype=np.uint8)
+            if self._mm is not None
+            else np.zeros(0, dtype=np.uint8)
+        )
+        head = bytes(self._array[:512])
+        if len(head) < 24 and kind != DBT3:
+            raise HeaderError(path, f"memo file is {self.size} bytes, shorter than its header")
+        if kind == FPT:
+            self.next_free = struct.unpack_from(">I", head, 0)[0]
+            self.block_size = struct.unpack_from(">H", head, 6)[0]
+            if self.block_size == 0:
+                raise HeaderError(path, "memo file block size is 0")
+        else:
+            self.next_free = struct.unpack_from("<I", head, 0)[0] if len(head) >= 4 else 0
+            self.block_size = 512
+            if kind == DBT4:
+                size = struct.unpack_from("<H", head, 20)[0]
+                if size:
+                    self.block_size = size
+        self.first_block = -(-512 // self.block_size) if kind == FPT else 1
+
+    def close(self) -> None:
+        self._array = np.zeros(0, dtype=np.uint8)
+        if self._mm is not None:
+            with contextlib.suppress(BufferError):  # a view is still held; the GC closes it
+                self._mm.close()
+            self._mm = None
+
+    def locate(self, pointers: I64, rows: I64, field_name: str, *, binary: bool = False) -> Located:
+        """Find the bytes of each memo; ``rows`` are record numbers for error messages."""
+        n = len(pointers)
+        starts = np.zeros(n, dtype=np.int64)
+        lengths = np.zeros(n, dtype=np.int64)
+        problems: list[tuple[int, DbfError]] = []
+        if n == 0:
+            return Located(starts, lengths, problems)
+        bs = self.block_size
+        offs = pointers * bs
+        path = self.path
+
+        def bad(mask: npt.NDArray[np.bool_], make: type[DbfError], message: str) -> None:
+            for i in np.flatnonzero(mask)[:1000]:
+                problems.append(
+                    (
+                        int(i),
+                        make(
+                            self.table_path,
+                            message.format(ptr=int(pointers[i]), off=int(offs[i])),
+                            record=int(rows[i]),
+                            field=field_name,
+                        ),
+                    )
+                )
+
+        ok = np.ones(n, dtype=bool)
+        inside_header = pointers < self.first_block
+        bad(
+            inside_header,
+            MemoPointerError,
+            f"memo pointer {{ptr}} points into the header of {path.name}",
+        )
+        ok &= ~inside_header
+        if self.next_free:
+            past_free = ok & (pointers >= self.next_free)
+            bad(
+                past_free,
+                MemoPointerError,
+                f"memo pointer {{ptr}} is at or beyond the next free block {self.next_free} "
+                f"of {path.name}",
+            )
+            ok &= ~past_free
+        header_len = 8 if self.kind == FPT else 0
+        past_end = ok & (offs + header_len > self.size)
+        bad(
+            past_end,
+            MemoPointerError,
+            f"memo pointer {{ptr}} (byte {{off}}) is beyond the end of {path.name} "
+            f"({self.size} bytes)",
+        )
+        ok &= ~past_end
+        idx = np.flatnonzero(ok)
+        arr = self._array
+        if self.kind == FPT:
+            heads = arr[offs[idx, None] + np.arange(4, 8)].astype(np.int64)
+            lens = (heads[:, 0] << 24) | (heads[:, 1] << 16) | (heads[:, 2] << 8) | heads[:, 3]
+            st = offs[idx] + 8
+        else:
+            st = np.empty(len(idx), dtype=np.int64)
+            lens = np.empty(len(idx), dtype=np.int64)
+            for j, i in enumerate(idx):
+                st[j], lens[j] = self._dbt_memo(int(offs[i]), binary)
+        too_long = st + lens > self.size
+        if too_long.any():
+            for j in np.flatnonzero(too_long)[:1000]:
+                row = int(idx[j])
+                problems.append(
+                    (
+                        row,
+                        MemoLengthError(
+                            self.table_path,
+                            f"memo at block {int(pointers[row])} claims {int(lens[j])} bytes, past "
+                            f"the end of {self.path.name} ({self.size} bytes)",
+                            record=int(rows[row]),
+                            field=field_name,
+                        ),
+                    )
+                )
+            lens = np.where(too_long, 0, lens)
+        starts[idx] = st
+        lengths[idx] = lens
+        return Located(starts, lengths, problems)
+
+    def _dbt_memo(self, offset: int, binary: bool) -> tuple[int, int]:
+        """(start, length) of a dBase memo (a missing terminator gives a length past the end)."""
+        assert self._mm is not None
+        if self.kind == DBT4 and self._mm[offset : offset + 4] == b"\xff\xff\x08\x00":
+            (total,) = struct.unpack_from("<I", self._mm, offset + 4)
+            start, length = offset + 8, max(total - 8, 0)
+            if binary and length >= 8 and start + 8 <= self.size:
+                # dBase 7 binary memos carry their own 8-byte header (type, length)
+                (inner,) = struct.unpack_from("<I", self._mm, start + 4)
+                if inner == length - 8:
+                    return start + 8, inner
+            return start, length
+        end = self._mm.find(b"\x1a", offset)
+        if end < 0:
+            return offset, self.size + 1 - offset  # reported as running past the end
+        return offset, end - offset
+
+    def gather(self, starts: I64, lengths: I64) -> tuple[U8, I64]:
+        """Concatenate the located memos: (bytes, offsets of length n + 1)."""
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        total = int(offsets[-1])
+        if total == 0:
+            return np.zeros(0, dtype=np.uint8), offsets
+        nz = lengths > 0
+        base = np.repeat(starts[nz] - offsets[:-1][nz], lengths[nz])
+        base += np.arange(total, dtype=np.int64)
+        return self._array[base], offsets

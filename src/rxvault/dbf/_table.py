@@ -1,0 +1,472 @@
+"""``open_table`` / ``Table``: a memory-mapped DBF table read in columnar batches."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import mmap
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from rxvault.dbf._codepages import codepage_for, normalize
+from rxvault.dbf._columns import Batch, decode
+from rxvault.dbf._dbc import find_case_insensitive, long_field_names, resolve_backlink
+from rxvault.dbf._errors import (
+    Anomaly,
+    DbfError,
+    FlagByteError,
+    HeaderError,
+    MissingMemoError,
+    RecordCountError,
+    Reporter,
+    TruncatedError,
+    UnsupportedTable,
+)
+from rxvault.dbf._header import KNOWN_TYPES, Field, Header, parse_header
+from rxvault.dbf._memo import DBT3, DBT4, FPT, MemoFile
+
+DEFAULT_BATCH_SIZE = 65536
+_DECODE_ERRORS = ("strict", "replace")
+
+
+@dataclass(frozen=True)
+class MemoInfo:
+    """The table's memo file."""
+
+    path: Path
+    kind: str  # "fpt", "dbt3" (dBase III) or "dbt4" (dBase IV/7)
+    block_size: int
+    next_free: int
+    size: int
+
+
+class Table:
+    """An open DBF table. Use :func:`open_table`; close it (or use ``with``) when done."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        codepage: str | None = None,
+        memo_path: str | Path | None = None,
+        strict: bool = True,
+        long_names: bool = True,
+        decode_errors: str = "strict",
+    ) -> None:
+        self.path = Path(path)
+        if decode_errors not in _DECODE_ERRORS:
+            raise ValueError(f"decode_errors must be one of {_DECODE_ERRORS}")
+        self._reporter = Reporter(strict)
+        self._replace = decode_errors == "replace"
+        self._memo: MemoFile | None = None
+        self._memo_missing = False
+        self._mm: mmap.mmap | None = None
+        if not self.path.is_file():
+            raise DbfError(self.path, "no such file")
+        size = self.path.stat().st_size
+        self.file_size = size
+        if size == 0:
+            raise HeaderError(self.path, "file is empty (0 bytes), not a DBF table")
+        with self.path.open("rb") as fh:
+            self._mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        self._array = np.frombuffer(self._mm, dtype=np.uint8)
+        try:
+            self._open(codepage, memo_path, long_names)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- opening ----------------------------------------------------------------------------
+
+    def _open(self, codepage: str | None, memo_path: str | Path | None, long_names: bool) -> None:
+        rep = self._reporter
+        path = self.path
+        if codepage is not None:
+            try:
+                self.codepage: str | None = normalize(codepage)
+            except LookupError:
+                raise DbfError(path, f"unknown code page {codepage!r}") from None
+        else:
+            self.codepage = None
+        head = bytes(self._array[: 65536 + 68])
+        self.header: Header = parse_header(
+            path,
+            head,
+            self.file_size,
+            rep,
+            self.codepage or codepage_for(head[29])[0] if len(head) > 29 else None,
+        )
+        h = self.header
+        if self.codepage is None:
+            self.codepage = codepage_for(h.language_driver)[0]
+        for f in h.fields:
+            if f.type not in KNOWN_TYPES:
+                rep.error(
+                    UnsupportedTable(
+                        path, f"unknown field type {f.type!r}; read as raw bytes", field=f.name
+                    )
+                )
+        hl, rl = h.header_length, h.record_length
+        avail = (self.file_size - hl) // rl
+        count = h.record_count
+        if avail < count:
+            rep.error(
+                TruncatedError(
+                    path,
+                    f"header says {count} records but the file holds only {avail} whole "
+                    f"records of {rl} bytes (file size {self.file_size})",
+                    record=avail + 1,
+                )
+            )
+            count = avail
+        else:
+            tail_start = hl + count * rl
+            trailing = self.file_size - tail_start
+            if trailing >= rl and self._array[tail_start] in (0x20, 0x2A):
+                rep.error(
+                    RecordCountError(
+                        path,
+                        f"header says {count} records but the file holds {avail} whole records "
+                        f"of {rl} bytes (file size {self.file_size})",
+                        record=count + 1,
+                    )
+                )
+                count = avail
+            elif trailing > 1 or (trailing == 1 and self._array[tail_start] != 0x1A):
+                rep.note(path, f"{trailing} bytes after the last record")
+        self.record_count_read = count
+        self._records = self._array[hl : hl + count * rl].reshape(count, rl)
+        flags = self._records[:, 0] if count else np.zeros(0, dtype=np.uint8)
+        odd = np.flatnonzero((flags != 0x20) & (flags != 0x2A))
+        for i in odd:
+            byte = int(flags[i])
+            if byte == 0x1A:
+                rep.error(
+                    TruncatedError(
+                        path,
+                        f"end-of-file mark 0x1A where record {i + 1} of {count} should be",
+                        record=int(i) + 1,
+                    )
+                )
+            else:
+                rep.error(
+                    FlagByteError(
+                        path,
+                        f"flag byte 0x{byte:02X} is neither space (live) nor '*' (deleted)",
+                        record=int(i) + 1,
+                    )
+                )
+        self._deleted: npt.NDArray[np.bool_] = flags == 0x2A
+        self.deleted_count = int(self._deleted.sum())
+        self.live_count = count - self.deleted_count
+
+        data_fields = [f for f in h.fields if f.type != "0" and not f.system]
+        if any(f.is_memo for f in h.fields):
+            self._open_memo(memo_path)
+        if long_names and h.backlink:
+            dbc = resolve_backlink(path, h.backlink)
+            if dbc is None:
+                rep.note(path, f"database container {h.backlink!r} not found; short field names")
+            else:
+                try:
+                    names = long_field_names(dbc, path)
+                except DbfError as exc:
+                    rep.note(path, f"database container unreadable ({exc}); short field names")
+                    names = None
+                if names is None or len(names) != len(data_fields):
+                    rep.note(path, f"no matching field list for this table in {dbc.name}")
+                else:
+                    by_name = {id(f): n for f, n in zip(data_fields, names, strict=True)}
+                    h.fields = [
+                        replace(f, long_name=by_name[id(f)]) if id(f) in by_name else f
+                        for f in h.fields
+                    ]
+                    data_fields = [f for f in h.fields if f.type != "0" and not f.system]
+        self.fields: list[Field] = _dedupe(data_fields, rep, path)
+
+    def _open_memo(self, memo_path: str | Path | None) -> None:
+        h = self.header
+        path = self.path
+        if memo_path is not None:
+            found: Path | None = Path(memo_path) if Path(memo_path).is_file() else None
+            candidates = [Path(memo_path)]
+        else:
+            suffix = path.suffix.lower()
+            exts = [".dct"] if suffix == ".dbc" else [".fpt", ".dbt"]
+            if suffix != ".dbc" and not h.is_vfp and h.version not in (0xF5, 0xFB, 0x30):
+                exts = [".dbt", ".fpt"]
+            candidates = [path.with_suffix(e) for e in exts]
+            found = None
+            for c in candidates:
+                found = find_case_insensitive(c)
+                if found:
+                    break
+        if found is None:
+            self._memo_missing = True
+            self._reporter.error(
+                MissingMemoError(
+                    path,
+                    f"the table has memo fields but its memo file ({candidates[0].name}) is "
+                    "missing",
+                )
+            )
+            return
+        ext = found.suffix.lower()
+        kind = FPT if ext in (".fpt", ".dct") else (DBT3 if h.version == 0x83 else DBT4)
+        try:
+            self._memo = MemoFile(found, kind, table_path=path)
+        except DbfError as exc:
+            self._memo_missing = True
+            self._reporter.error(exc)
+
+    # -- public attributes ------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        return self.header.version
+
+    @property
+    def version_name(self) -> str:
+        return self.header.version_name
+
+    @property
+    def last_update(self) -> dt.date | None:
+        return self.header.last_update
+
+    @property
+    def record_count(self) -> int:
+        return self.header.record_count
+
+    @property
+    def header_length(self) -> int:
+        return self.header.header_length
+
+    @property
+    def record_length(self) -> int:
+        return self.header.record_length
+
+    @property
+    def language_driver(self) -> int:
+        return self.header.language_driver
+
+    @property
+    def backlink(self) -> str | None:
+        return self.header.backlink
+
+    @property
+    def memo(self) -> MemoInfo | None:
+        m = self._memo
+        if m is None:
+            return None
+        return MemoInfo(m.path, m.kind, m.block_size, m.next_free, m.size)
+
+    @property
+    def anomalies(self) -> list[Anomaly]:
+        return list(self._reporter.anomalies)
+
+    @property
+    def strict(self) -> bool:
+        return self._reporter.strict
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([pa.field(f.column_name, f.arrow_type) for f in self.fields])
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _select(self, columns: Sequence[str] | None) -> list[Field]:
+        if columns is None:
+            return list(self.fields)
+        by_name: dict[str, Field] = {}
+        for f in self.fields:
+            by_name.setdefault(f.name, f)
+        for f in self.fields:
+            by_name[f.column_name] = f
+        out = []
+        for c in columns:
+            if c not in by_name:
+                known = ", ".join(f.column_name for f in self.fields)
+                raise DbfError(self.path, f"no column {c!r} (columns: {known})")
+            out.append(by_name[c])
+        return out
+
+    def iter_batches(
+        self,
+        columns: Sequence[str] | None = None,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        include_deleted: bool = False,
+        with_recno: bool = False,
+    ) -> Iterator[pa.RecordBatch]:
+        """Yield the table as Arrow record batches of at most ``batch_size`` records."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be positive")
+        if self._mm is None:
+            raise DbfError(self.path, "table is closed")
+        fields = self._select(columns)
+        schema = self._batch_schema(fields, include_deleted, with_recno)
+        count = self.record_count_read
+        nullflags = self.header.nullflags
+        for start in range(0, count, batch_size):
+            stop = min(count, start + batch_size)
+            rec = self._records[start:stop]
+            recnos = np.arange(start + 1, stop + 1, dtype=np.int64)
+            deleted = self._deleted[start:stop]
+            if not include_deleted and deleted.any():
+                keep = ~deleted
+                rec = rec[keep]
+                recnos = recnos[keep]
+                deleted = deleted[keep]
+            else:
+                rec = np.array(rec)  # one copy of the batch, contiguous, off the map
+            batch = Batch(
+                path=self.path,
+                rec=rec,
+                recnos=recnos,
+                reporter=self._reporter,
+                codec=self.codepage,
+                replace=self._replace,
+                memo=self._memo,
+                memo_missing=self._memo_missing,
+                nullflags=nullflags,
+            )
+            arrays = [decode(batch, f) for f in fields]
+            if include_deleted:
+                arrays.append(pa.array(deleted, type=pa.bool_()))
+            if with_recno:
+                arrays.append(pa.array(recnos, type=pa.int64()))
+            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+    def _batch_schema(
+        self, fields: list[Field], include_deleted: bool, with_recno: bool
+    ) -> pa.Schema:
+        cols = [pa.field(f.column_name, f.arrow_type) for f in fields]
+        if include_deleted:
+            cols.append(pa.field("_deleted", pa.bool_()))
+        if with_recno:
+            cols.append(pa.field("_recno", pa.int64()))
+        return pa.schema(cols)
+
+    def read(
+        self,
+        columns: Sequence[str] | None = None,
+        *,
+        include_deleted: bool = False,
+        with_recno: bool = False,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> pa.Table:
+        """The whole table (live records unless ``include_deleted``) as one Arrow table."""
+        fields = self._select(columns)
+        schema = self._batch_schema(fields, include_deleted, with_recno)
+        batches = list(
+            self.iter_batches(
+                columns,
+                batch_size=batch_size,
+                include_deleted=include_deleted,
+                with_recno=with_recno,
+            )
+        )
+        return pa.Table.from_batches(batches, schema=schema)
+
+    def rows(
+        self,
+        columns: Sequence[str] | None = None,
+        *,
+        include_deleted: bool = False,
+        with_recno: bool = False,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[dict[str, Any]]:
+        """Records as dicts (convenience; the columnar methods are much faster)."""
+        for batch in self.iter_batches(
+            columns,
+            batch_size=batch_size,
+            include_deleted=include_deleted,
+            with_recno=with_recno,
+        ):
+            yield from batch.to_pylist()
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the memory maps."""
+        if self._memo is not None:
+            self._memo.close()
+            self._memo = None
+        self._records = np.zeros((0, 1), dtype=np.uint8)
+        self._array = np.zeros(0, dtype=np.uint8)
+        if self._mm is not None:
+            with contextlib.suppress(BufferError):  # a view is still held; the GC closes it
+                self._mm.close()
+            self._mm = None
+
+    def __enter__(self) -> Table:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Table {self.path.name} {self.version_name}, {self.record_count} records, "
+            f"{len(self.fields)} fields>"
+        )
+
+
+def _dedupe(fields: list[Field], rep: Reporter, path: Path) -> list[Field]:
+    """Give repeated column names a ``~2``, ``~3`` … suffix (as the corpus reference does)."""
+    seen: dict[str, int] = {}
+    out = []
+    for f in fields:
+        key = f.column_name.lower()
+        if key in seen:
+            seen[key] += 1
+            new = f"{f.column_name}~{seen[key]}"
+            rep.note(path, f"field name {f.column_name!r} repeats; column renamed {new!r}")
+            out.append(replace(f, long_name=new))
+        else:
+            seen[key] = 1
+            out.append(f)
+    return out
+
+
+def open_table(
+    path: str | Path,
+    *,
+    codepage: str | None = None,
+    memo_path: str | Path | None = None,
+    strict: bool = True,
+    long_names: bool = True,
+    decode_errors: str = "strict",
+) -> Table:
+    """Open a DBF table (VFP, FoxPro, dBase III/IV/7; ``.dbc`` containers too)."""
+    return Table(
+        path,
+        codepage=codepage,
+        memo_path=memo_path,
+        strict=strict,
+        long_names=long_names,
+        decode_errors=decode_errors,
+    )
+
+
+_OPEN_KEYS = {"codepage", "memo_path", "strict", "long_names", "decode_errors"}
+
+
+def read_table(path: str | Path, **kwargs: Any) -> pa.Table:
+    """Open, read and close: ``open_table`` options and ``Table.read`` options together."""
+    open_kwargs = {k: v for k, v in kwargs.items() if k in _OPEN_KEYS}
+    read_kwargs = {k: v for k, v in kwargs.items() if k not in _OPEN_KEYS}
+    with open_table(path, **open_kwargs) as table:
+        return table.read(**read_kwargs)
