@@ -496,9 +496,7 @@ def _dictionary(col: _Column, values: Any, n: int, ctx: _Context) -> tuple[list[
     """Distinct encoded values and, per row, an index into them (-1 for None)."""
     if _is_arrow(values):
         arr = _arrow_array(values)
-        if pa.types.is_dictionary(arr.type):
-            arr = arr.cast(arr.type.value_type)
-        enc = pc.dictionary_encode(arr)
+        enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
         uniques = enc.dictionary.to_pylist()
         idx = np.asarray(enc.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
         encoded: list[bytes] = []
@@ -881,6 +879,11 @@ def _floats(col: _Column, values: Any, n: int, ctx: _Context) -> tuple[npt.NDArr
 
 
 def _memo_values(col: _Column, values: Any, n: int, ctx: _Context) -> list[bytes | None]:
+    if _is_arrow(values) and pa.types.is_dictionary(values.type):
+        # Encode each distinct value once (a column of repeated texts, such as sigs).
+        uniques, idx = _dictionary(col, values, n, ctx)
+        table: list[bytes | None] = [*uniques, None]
+        return [table[k] for k in idx.tolist()]
     raw = _arrow_array(values).to_pylist() if _is_arrow(values) else list(values)
     out: list[bytes | None] = []
     for row, value in enumerate(raw):
