@@ -325,7 +325,27 @@ def patient_client(server: Server) -> Any:
     """A factory of patient clients talking to the in-process app."""
     from rxvault.client import PatientClient
 
-    def make() -> PatientClient:
-        return PatientClient(http=server.client())
+    cache: dict[Any, Any] = {}
+
+    def make(address: str = "192.0.2.10") -> PatientClient:
+        return PatientClient(http=server.client(address), key_cache=cache)
 
     return make
+
+
+@pytest.fixture
+def make_server(clean_engine: sa.Engine, database_url: str) -> Iterator[Any]:
+    """A factory of servers on the module's database with settings changed by keyword."""
+    import dataclasses
+
+    made: list[Server] = []
+
+    def make(**changes: Any) -> Server:
+        base = Settings(database_url=database_url, pepper=os.urandom(32))
+        srv = Server(database_url, dataclasses.replace(base, **changes))
+        made.append(srv)
+        return srv
+
+    yield make
+    for srv in made:
+        srv.close()

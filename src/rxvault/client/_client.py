@@ -89,6 +89,7 @@ class PatientClient:
         http: httpx.Client | None = None,
         timeout: float = 30.0,
         min_version: int = 0,
+        key_cache: dict[tuple[str, bytes, KdfParams], tuple[bytes, bytes]] | None = None,
     ) -> None:
         if http is None:
             if base_url is None:
@@ -97,7 +98,9 @@ class PatientClient:
         self.http = http
         self.unlocked: Unlocked | None = None
         self.min_version = min_version
-        self._auth_cache: dict[tuple[str, bytes, KdfParams], tuple[bytes, bytes]] = {}
+        # Derived keys by (password, salt, parameters), so one Argon2id run serves repeated
+        # logins of this process; pass a shared dict to share it between clients.
+        self._auth_cache = {} if key_cache is None else key_cache
 
     def close(self) -> None:
         self.http.close()
