@@ -232,7 +232,7 @@ class PharmacySide:
             },
         )
         assert r.status_code == 200, r.text
-        self.codes[patient_id] = code
+        self.codes[secrets_.lookup_id] = code
         return code.text
 
     def directory(self, after: int = 0) -> dict[str, bytes]:
@@ -240,7 +240,7 @@ class PharmacySide:
         r = self.http.get("/api/v1/agent/key-directory", params={"after": after})
         assert r.status_code == 200, r.text
         keys: dict[str, bytes] = {}
-        by_lookup = {fmt.derive_enrollment(c).lookup_id: c for c in self.codes.values()}
+        by_lookup = self.codes
         for entry in r.json()["entries"]:
             code = by_lookup[entry["lookup_id"]]
             public_key = unb64(entry["public_key"])
