@@ -98,7 +98,7 @@ def test_header_and_descriptors(tmp_path: Path) -> None:
     assert h["ldid"] == 0x03  # cp1252
     assert h["size"] == h["header_length"] + 2 * h["record_length"] + 1
     assert path.read_bytes()[-1] == 0x1A
-    assert path.read_bytes()[1:4] == bytes((26, 3, 4))
+    assert path.read_bytes()[1:4] == bytes((126, 3, 4))
     desc = _descriptors(path)
     assert desc[0] == ("ID", "I", 1, 4, 0, 0x0C)
     assert desc[2] == ("AMT", "N", 25, 8, 2, 0x02)

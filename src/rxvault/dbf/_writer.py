@@ -347,7 +347,7 @@ def _header_bytes(
 ) -> bytes:
     head = bytearray(32)
     head[0] = layout.version
-    year = last_update.year % 100 if layout.vfp else last_update.year - 1900
+    year = last_update.year - 1900  # as dBase and Visual FoxPro 6+ store it
     head[1:4] = bytes((max(0, min(255, year)), last_update.month, last_update.day))
     struct.pack_into("<IHH", head, 4, count, layout.header_length, layout.record_length)
     flags = table_flags
@@ -1752,7 +1752,7 @@ class TableEditor:
         st = self._state
         today = self._today or dt.date.today()
         head = bytearray(st.head)
-        year = today.year % 100 if st.layout.vfp else today.year - 1900
+        year = today.year - 1900
         head[1:4] = bytes((max(0, min(255, year)), today.month, today.day))
         struct.pack_into("<I", head, 4, st.count)
         self._fh.seek(0)

@@ -186,7 +186,11 @@ def _phones(rng: np.random.Generator, n: int) -> list[str]:
 
 
 def _deleted(rng: np.random.Generator, n: int, share: float) -> npt.NDArray[np.bool_]:
-    return rng.random(n) < share
+    """Flags for about ``share`` of the rows (at least one in a table of 20 rows or more)."""
+    k = max(round(n * share), 1 if n >= 20 else 0)
+    flags = np.zeros(n, dtype=bool)
+    flags[rng.choice(n, size=k, replace=False)] = True
+    return flags
 
 
 # --------------------------------------------------------------------------------------------
@@ -530,10 +534,15 @@ def _fills(
             sig_units.append(units)
     forms = np.array(drug_form, dtype=object)[rx_drug]
     rx_sig = np.zeros(n_rx, dtype=np.int64)
+    short_course = ("as needed", "until gone", "for 10 days")
     for form, options_idx in sig_of_form.items():
-        rows = np.nonzero(forms == form)[0]
-        if rows.size:
-            rx_sig[rows] = rng.choice(np.array(options_idx), size=rows.size)
+        for is_chronic in (True, False):
+            rows = np.nonzero((forms == form) & (chronic == is_chronic))[0]
+            fitting = [
+                k for k in options_idx if any(w in sig_texts[k] for w in short_course) != is_chronic
+            ] or options_idx
+            if rows.size:
+                rx_sig[rows] = rng.choice(np.array(fitting), size=rows.size)
     units_per_day = np.array(sig_units)[rx_sig]
     package = np.array([V.PACKAGE_QUANTITY.get(f, 0.0) for f in drug_form])[rx_drug]
     quantity = np.where(units_per_day > 0, units_per_day * days_supply, package)
