@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rxvault import format as fmt
+from rxvault.format import _hpke
+
+from .strategies import counters, handles, moments, whole_seconds
 
 
 def _seal(
@@ -97,3 +102,130 @@ def test_naive_time_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match="timezone"):
         _seal(pharmacy, handle, patient[1], datetime(2026, 1, 1))
+
+
+# --------------------------------------------------------------------------- properties
+
+
+_PHARMACY = fmt.PharmacyKey.from_private_bytes(bytes(range(32)))
+_PATIENT = bytes.fromhex("77" * 32)
+_PATIENT_PUBLIC = fmt.patient_public_key(_PATIENT)
+_FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@_FAST
+@given(document=st.binary(max_size=20_000), handle=handles, version=counters, as_of=moments)
+def test_any_document_round_trips(
+    document: bytes, handle: str, version: int, as_of: datetime
+) -> None:
+    envelope = fmt.seal_block(
+        document,
+        pharmacy_key=_PHARMACY,
+        handle=handle,
+        version=version,
+        as_of=as_of,
+        recipient_public_key=_PATIENT_PUBLIC,
+    )
+    opened = fmt.open_block(
+        envelope,
+        recipient_private_key=_PATIENT,
+        pharmacy_public_key=_PHARMACY.public_bytes(),
+        expected_handle=handle,
+        min_version=version,
+    )
+    assert opened.document == document
+    assert opened.header.version == version
+    assert opened.header.as_of == whole_seconds(as_of)
+    assert opened.header.padded_length >= 8192
+    header_length = int.from_bytes(envelope[4:6], "big")
+    assert len(envelope) == 6 + header_length + 32 + opened.header.padded_length + 16 + 64
+
+
+_SEALED = fmt.seal_block(
+    b'{"fills":[{"drug":"Atorvastatin 20 mg","qty":"30"}]}',
+    pharmacy_key=_PHARMACY,
+    handle="ab" * 16,
+    version=3,
+    as_of=datetime(2026, 12, 4, tzinfo=UTC),
+    recipient_public_key=_PATIENT_PUBLIC,
+)
+
+
+def _open(envelope: bytes) -> bytes:
+    return fmt.open_block(
+        envelope,
+        recipient_private_key=_PATIENT,
+        pharmacy_public_key=_PHARMACY.public_bytes(),
+        expected_handle="ab" * 16,
+    ).document
+
+
+@settings(max_examples=100, deadline=None)
+@given(position=st.integers(0, len(_SEALED) - 1), mask=st.integers(1, 255))
+def test_any_byte_change_is_refused(position: int, mask: int) -> None:
+    mutated = bytearray(_SEALED)
+    mutated[position] ^= mask
+    with pytest.raises(fmt.FormatError):
+        _open(bytes(mutated))
+    with pytest.raises(fmt.FormatError):
+        fmt.verify_block(bytes(mutated), _PHARMACY.public_bytes())
+
+
+@settings(max_examples=50, deadline=None)
+@given(cut=st.integers(0, len(_SEALED) - 1), extra=st.binary(min_size=1, max_size=70))
+def test_truncation_and_extension_are_refused(cut: int, extra: bytes) -> None:
+    with pytest.raises(fmt.MalformedObject):
+        _open(_SEALED[:cut])
+    with pytest.raises(fmt.MalformedObject):
+        _open(_SEALED + extra)
+
+
+def test_sealed_ciphertext_opens_with_cryptography_hpke() -> None:
+    """Interoperability: our sealing against cryptography's own RFC 9180 implementation."""
+    from cryptography.hazmat.primitives import hpke
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    suite = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_128_GCM)
+    header_end = 6 + int.from_bytes(_SEALED[4:6], "big")
+    info = _SEALED[:header_end]
+    enc_and_ciphertext = _SEALED[header_end:-64]
+    recipient = X25519PrivateKey.from_private_bytes(_PATIENT)
+    plaintext = suite.decrypt(enc_and_ciphertext, recipient, info=info)
+    assert plaintext == _hpke.open_base(
+        _PATIENT, enc_and_ciphertext[:32], info, enc_and_ciphertext[32:]
+    )
+    theirs = suite.encrypt(b"from the other implementation", recipient.public_key(), info=b"ctx")
+    assert (
+        _hpke.open_base(_PATIENT, theirs[:32], b"ctx", theirs[32:])
+        == b"from the other implementation"
+    )
+
+
+def test_every_seal_uses_a_fresh_ephemeral_key() -> None:
+    args = {
+        "pharmacy_key": _PHARMACY,
+        "handle": "ab" * 16,
+        "version": 1,
+        "as_of": datetime(2026, 1, 1, tzinfo=UTC),
+        "recipient_public_key": _PATIENT_PUBLIC,
+    }
+    first = fmt.seal_block(b"{}", **args)  # type: ignore[arg-type]
+    second = fmt.seal_block(b"{}", **args)  # type: ignore[arg-type]
+    assert first[:214] == second[:214]  # same header
+    header_end = 6 + int.from_bytes(first[4:6], "big")
+    assert first[header_end : header_end + 32] != second[header_end : header_end + 32]
+
+
+def test_invalid_arguments_are_programming_errors() -> None:
+    base = {
+        "pharmacy_key": _PHARMACY,
+        "handle": "ab" * 16,
+        "version": 1,
+        "as_of": datetime(2026, 1, 1, tzinfo=UTC),
+        "recipient_public_key": _PATIENT_PUBLIC,
+    }
+    for change in ({"handle": "AB" * 16}, {"version": 0}, {"recipient_public_key": b"short"}):
+        with pytest.raises((ValueError, fmt.MalformedObject)):
+            fmt.seal_block(b"{}", **{**base, **change})  # type: ignore[arg-type]
+    with pytest.raises(fmt.DocumentTooLarge):
+        fmt.seal_block(b"\x00" * (64 * 1024 * 1024 + 1), **base)  # type: ignore[arg-type]
