@@ -148,8 +148,15 @@ def _text_or_binary(
             why = "text has bytes above 0x7F but the table has no (known) code page mark"
         else:
             why = f"text is not valid {batch.codec}"
-        batch.fail(bad, f, DecodeError, lambda i: why)
-        if not batch.replace:
+        if batch.replace:
+            first = int(batch.recnos[bad[0]])
+            batch.reporter.note(
+                batch.path,
+                f"field {f.name}: {why} in {len(bad)} value(s) from record {first}; "
+                "undecodable bytes replaced by U+FFFD",
+            )
+        else:
+            batch.fail(bad, f, DecodeError, lambda i: why)
             # lenient mode without replacement: the undecodable values become null
             arr, _ = string_array(data, offsets, valid, batch.codec, True)
             keep = np.ones(len(offsets) - 1, dtype=bool)

@@ -128,13 +128,19 @@ class Reporter:
     def __init__(self, strict: bool) -> None:
         self.strict = strict
         self.anomalies: list[Anomaly] = []
+        self._seen: set[Anomaly] = set()
+
+    def _add(self, anomaly: Anomaly) -> None:
+        if anomaly not in self._seen:  # reading a table twice does not list a problem twice
+            self._seen.add(anomaly)
+            self.anomalies.append(anomaly)
 
     def error(self, error: DbfError) -> None:
         """Raise ``error`` (strict) or record it (lenient)."""
         if self.strict:
             raise error
-        self.anomalies.append(Anomaly.from_error(error))
+        self._add(Anomaly.from_error(error))
 
     def note(self, path: str | Path, message: str) -> None:
         """Record an oddity that is not an error in either mode."""
-        self.anomalies.append(Anomaly("Note", f"{path}: {message}"))
+        self._add(Anomaly("Note", f"{path}: {message}"))

@@ -166,7 +166,9 @@ class Header:
 
 def _last_update(raw: bytes) -> dt.date | None:
     yy, mm, dd = raw
-    year = 1900 + yy if yy >= 0 else yy
+    year = 1900 + yy
+    if year < 1980:  # some writers store the year modulo 100; no DBF predates 1980
+        year += 100
     try:
         return dt.date(year, mm, dd)
     except ValueError:

@@ -275,9 +275,15 @@ class Table:
     def strict(self) -> bool:
         return self._reporter.strict
 
-    @property
-    def schema(self) -> pa.Schema:
-        return pa.schema([pa.field(f.column_name, f.arrow_type) for f in self.fields])
+    def arrow_schema(
+        self,
+        columns: Sequence[str] | None = None,
+        *,
+        include_deleted: bool = False,
+        with_recno: bool = False,
+    ) -> pa.Schema:
+        """The schema of what ``read``/``iter_batches`` return with the same options."""
+        return self._batch_schema(self._select(columns), include_deleted, with_recno)
 
     # -- reading ----------------------------------------------------------------------------
 
