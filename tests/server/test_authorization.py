@@ -26,8 +26,9 @@ def test_patients_cannot_reach_each_other(server, pharmacy, patient_client) -> N
     a, b = patient_client(), patient_client()
     a.register(pharmacy.enroll("A"), "patient-a", PASSWORD)
     b.register(pharmacy.enroll("B"), "patient-b", PASSWORD)
-    pharmacy.upload(*pharmacy.batch([pharmacy.block("A", b'{"a": 1}'),
-                                     pharmacy.block("B", b'{"b": 2}')]))
+    pharmacy.upload(
+        *pharmacy.batch([pharmacy.block("A", b'{"a": 1}'), pharmacy.block("B", b'{"b": 2}')])
+    )
     b_handle = pharmacy.handle("B")
     # The block and key bundle routes serve only the session's own account; parameters that
     # name another patient are ignored.
@@ -43,9 +44,11 @@ def test_patients_cannot_reach_each_other(server, pharmacy, patient_client) -> N
     assert b.http.get("/api/v1/me").status_code == 200
     assert _refusals(server, "patient.session-end")
     # A patient's cookie opens no agent route.
-    for method, path in (("GET", "/api/v1/agent/key-directory"),
-                         ("GET", f"/api/v1/agent/records/{b_handle}"),
-                         ("POST", f"/api/v1/agent/records/{b_handle}/restore")):
+    for method, path in (
+        ("GET", "/api/v1/agent/key-directory"),
+        ("GET", f"/api/v1/agent/records/{b_handle}"),
+        ("POST", f"/api/v1/agent/records/{b_handle}/restore"),
+    ):
         r = a.http.request(method, path, json={} if method == "POST" else None)
         assert r.status_code == 401
         assert r.json()["error"]["code"] == "invalid_token"
