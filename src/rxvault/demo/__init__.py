@@ -6,6 +6,17 @@
 """
 
 from rxvault.demo._generate import AS_OF, DemoInfo, DemoTable, generate
+from rxvault.demo._next_day import DayChanges, next_day
 from rxvault.demo._schema import DBC_NAME, TABLES, TableDef
 
-__all__ = ["AS_OF", "DBC_NAME", "TABLES", "DemoInfo", "DemoTable", "TableDef", "generate"]
+__all__ = [
+    "AS_OF",
+    "DBC_NAME",
+    "TABLES",
+    "DayChanges",
+    "DemoInfo",
+    "DemoTable",
+    "TableDef",
+    "generate",
+    "next_day",
+]
