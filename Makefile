@@ -41,8 +41,16 @@ lint: setup ## Lint (ruff) and check formatting
 typecheck: setup ## Type-check src/ (mypy --strict)
 	$(BIN)/mypy
 
+.PHONY: web
+web: ## Build the portal (npm ci, esbuild) into src/rxvault/web/
+	cd web && npm ci --no-audit --no-fund && node build.mjs
+
+.PHONY: browser
+browser: ## Install Debian's chromium for the browser tests, if missing
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
 .PHONY: unit
-unit: setup ## Run the test suite only
+unit: setup web browser ## Run the test suite only
 	$(BIN)/pytest
 
 .PHONY: test

@@ -1,0 +1,47 @@
+/**
+ * Derive the client keys in the Argon2id worker, reporting estimated progress (Argon2id itself
+ * cannot report, so progress follows the duration measured on this device last time).
+ */
+
+import * as errors from "./errors.js";
+import { checkKdfParams } from "./kdf.js";
+
+const WORKER_URL = "/assets/argon2-worker.js";
+const ESTIMATE_KEY = "rxvault.kdf-ms"; // a duration, not a secret
+let counter = 0;
+
+export function deriveClientKeysInWorker(password, salt, params, onProgress = () => {}) {
+  checkKdfParams(params);
+  const worker = new Worker(WORKER_URL, { type: "module" });
+  const id = ++counter;
+  const estimate = Number(localStorage.getItem(ESTIMATE_KEY)) || 1500;
+  const started = performance.now();
+  onProgress(0);
+  const timer = setInterval(() => {
+    const fraction = Math.min(0.95, (performance.now() - started) / estimate);
+    onProgress(fraction);
+  }, 50);
+  return new Promise((resolve, reject) => {
+    worker.onmessage = (event) => {
+      clearInterval(timer);
+      worker.terminate();
+      const data = event.data;
+      if (data.id !== id) return;
+      if (data.ok) {
+        localStorage.setItem(ESTIMATE_KEY, String(Math.round(data.ms)));
+        onProgress(1);
+        resolve({ authKey: data.authKey, unlockKey: data.unlockKey });
+      } else {
+        const Kind = errors[data.name] ?? Error;
+        const error = new Kind(data.message);
+        reject(error);
+      }
+    };
+    worker.onerror = (event) => {
+      clearInterval(timer);
+      worker.terminate();
+      reject(new Error(`the key derivation could not run: ${event.message}`));
+    };
+    worker.postMessage({ id, password, salt, params });
+  });
+}
