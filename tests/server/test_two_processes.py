@@ -1,0 +1,171 @@
+"""Two server processes (uvicorn, real sockets) on one database agree on sessions and on login
+rate limits: nothing that must be shared lives in process memory."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from rxvault.client import PatientClient
+
+from .conftest import PharmacySide, Server
+
+PASSWORD = "correct horse battery staple"
+COOKIE = "__Host-rxvault-session"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class CookieCarrier:
+    """Carries the session cookie by hand: the servers speak plain HTTP on loopback here, and
+    a cookie jar would (rightly) keep a ``Secure`` cookie off an ``http://`` URL."""
+
+    def __init__(self) -> None:
+        self.value: str | None = None
+        self.clients: list[httpx.Client] = []
+
+    def close(self) -> None:
+        for c in self.clients:
+            c.close()
+
+    def client(self, base_url: str) -> httpx.Client:
+        def on_request(request: httpx.Request) -> None:
+            if self.value is not None:
+                request.headers["Cookie"] = f"{COOKIE}={self.value}"
+
+        def on_response(response: httpx.Response) -> None:
+            header = response.headers.get("set-cookie", "")
+            if header.startswith(f"{COOKIE}="):
+                value = header.split(";")[0].split("=", 1)[1].strip('"')
+                self.value = value or None
+
+        client = httpx.Client(
+            base_url=base_url,
+            timeout=60,
+            event_hooks={"request": [on_request], "response": [on_response]},
+        )
+        self.clients.append(client)
+        return client
+
+
+@pytest.fixture
+def two_servers(database_url, clean_engine) -> Iterator[tuple[str, str, Server]]:
+    pepper = os.urandom(32)
+    env = dict(os.environ)
+    env.update(
+        RXVAULT_DATABASE_URL=database_url,
+        RXVAULT_PEPPER=base64.b64encode(pepper).decode(),
+        RXVAULT_CONFIG="",
+        RXVAULT_HSTS_MAX_AGE="0",
+    )
+    procs: list[subprocess.Popen[bytes]] = []
+    urls: list[str] = []
+    try:
+        for _ in range(2):
+            port = _free_port()
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        "rxvault.server._asgi:app",
+                        "--factory",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                        "--no-access-log",
+                        "--log-level",
+                        "warning",
+                    ],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 60
+        for proc, url in zip(procs, urls, strict=True):
+            while True:
+                if proc.poll() is not None:
+                    raise AssertionError(proc.stderr.read().decode() if proc.stderr else "died")
+                try:
+                    if httpx.get(url + "/api/v1/health", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"server at {url} did not start")
+                time.sleep(0.2)
+        # An in-process app on the same database, for the pharmacy's setup.
+        from rxvault.server import Settings
+
+        local = Server(database_url, Settings(database_url=database_url, pepper=pepper))
+        yield urls[0], urls[1], local
+        local.close()
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stderr:
+                proc.stderr.close()
+
+
+def test_two_processes_share_sessions_and_rate_limits(two_servers) -> None:
+    url_a, url_b, local = two_servers
+    local.clock.current = dt.datetime.now(dt.UTC)  # the subprocesses use the real clock
+    pharmacy = PharmacySide(local)
+    pharmacy.register_key()
+    code = pharmacy.enroll("P1", days=30)
+
+    carrier = CookieCarrier()
+    try:
+        _sessions_and_limits(carrier, url_a, url_b, code)
+    finally:
+        carrier.close()
+
+
+def _sessions_and_limits(carrier: CookieCarrier, url_a: str, url_b: str, code: str) -> None:
+    on_a = PatientClient(http=carrier.client(url_a))
+    on_a.register(code, "ivy", PASSWORD)
+    on_b = PatientClient(http=carrier.client(url_b))
+    # The session opened by process A is valid on process B ...
+    assert on_b.me()["username"] == "ivy"
+    # ... logging out on B ends it on A.
+    on_b.logout()
+    assert carrier.client(url_a).get("/api/v1/me").status_code == 401
+
+    # Failed logins alternate between the processes; the shared count blocks on either.
+    wrong = base64.urlsafe_b64encode(b"\2" * 32).rstrip(b"=").decode()
+    clients = [CookieCarrier().client(url_a), CookieCarrier().client(url_b)]
+    carrier.clients.extend(clients)
+    statuses = [
+        clients[i % 2]
+        .post("/api/v1/login", json={"username": "ivy", "auth_key": wrong})
+        .status_code
+        for i in range(5)
+    ]
+    assert statuses == [401] * 5
+    blocked = [
+        c.post("/api/v1/login", json={"username": "ivy", "auth_key": wrong}) for c in clients
+    ]
+    assert [r.status_code for r in blocked] == [429, 429]
