@@ -175,14 +175,18 @@ def _parse(envelope: bytes) -> tuple[BlockHeader, int]:
     return header, end
 
 
-def verify_block(envelope: bytes, pharmacy_public_key: bytes) -> BlockHeader:
-    """Check the structure and the pharmacy signature (no decryption); return the header."""
-    header, _ = _parse(envelope)
+def _verify(envelope: bytes, pharmacy_public_key: bytes) -> tuple[BlockHeader, int]:
+    header, end = _parse(envelope)
     body, signature = envelope[:-SIGNATURE_LENGTH], envelope[-SIGNATURE_LENGTH:]
     verify_signature(pharmacy_public_key, signature, body, _WHAT)
     if header.pharmacy_id != pharmacy_id(pharmacy_public_key):
         raise SignatureInvalid("block: signed for another pharmacy id")
-    return header
+    return header, end
+
+
+def verify_block(envelope: bytes, pharmacy_public_key: bytes) -> BlockHeader:
+    """Check the structure and the pharmacy signature (no decryption); return the header."""
+    return _verify(envelope, pharmacy_public_key)[0]
 
 
 def open_block(
@@ -198,14 +202,13 @@ def open_block(
     Raises :class:`SignatureInvalid`, :class:`HandleMismatch`, :class:`RollbackRefused`, or
     :class:`DecryptionFailed` (every failure after the public checks).
     """
-    header = verify_block(envelope, pharmacy_public_key)
+    header, end = _verify(envelope, pharmacy_public_key)
     if header.handle != expected_handle:
         raise HandleMismatch("block: for another patient handle")
     if header.version < min_version:
         raise RollbackRefused(
             f"block: version {header.version} is older than version {min_version} already seen"
         )
-    _, end = _parse(envelope)
     info = envelope[:end]
     enc = envelope[end : end + ENC_LENGTH]
     ciphertext = envelope[end + ENC_LENGTH : -SIGNATURE_LENGTH]
