@@ -29,6 +29,8 @@ from rxvault.format._canonical import canonical_json  # noqa: E402
 from rxvault.format._padding import pad  # noqa: E402
 
 VECTORS = ROOT / "vectors"
+ED25519_ORDER = 2**252 + 27742317777372353535851937790883648493
+LOW_ORDER_POINT = "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"
 Case = dict[str, Any]
 
 
@@ -444,6 +446,16 @@ def block_cases() -> dict[str, Any]:
     cases.append(open_case("open: unknown format version 2", mutation, mutate(base, mutation)))
     mutation = {"of_case": "seal-small", "replace": {"offset": len(base) - 64, "hex": "00" * 64}}
     cases.append(open_case("open: signature replaced by zeros", mutation, mutate(base, mutation)))
+    s_plus_l = int.from_bytes(base[-32:], "little") + ED25519_ORDER
+    mutation = {
+        "of_case": "seal-small",
+        "replace": {"offset": len(base) - 32, "hex": s_plus_l.to_bytes(32, "little").hex()},
+    }
+    cases.append(
+        open_case(
+            "open: signature S replaced by S + L (malleated)", mutation, mutate(base, mutation)
+        )
+    )
 
     # Blocks correctly signed by the pharmacy key but wrong in other ways: full envelopes.
     fields = json.loads(base[6:header_end])
@@ -492,6 +504,14 @@ def block_cases() -> dict[str, Any]:
         "open: encapsulated key altered, then re-signed",
         signed_block_body(fields, bytes(flipped_enc)),
     )
+    for description, point in [
+        ("all zeros", bytes(32)),
+        ("a point of order 8", bytes.fromhex(LOW_ORDER_POINT)),
+    ]:
+        signed_case(
+            f"open: encapsulated key is {description} (low order), re-signed",
+            signed_block_body(fields, point + rest[32:]),
+        )
     signed_case(
         "open: header version raised and re-signed (header is bound in HPKE info)",
         signed_block_body({**fields, "version": 2}, rest),

@@ -96,7 +96,10 @@ def encap(recipient_public_key: bytes, ephemeral_private_key: bytes) -> tuple[by
     """
     sk_e = X25519PrivateKey.from_private_bytes(ephemeral_private_key)
     enc = sk_e.public_key().public_bytes_raw()
-    dh = sk_e.exchange(X25519PublicKey.from_public_bytes(recipient_public_key))
+    try:
+        dh = sk_e.exchange(X25519PublicKey.from_public_bytes(recipient_public_key))
+    except ValueError:
+        raise ValueError("the recipient public key is invalid (a low-order point)") from None
     return _shared_secret(dh, enc, recipient_public_key), enc
 
 
