@@ -33,6 +33,7 @@ def main() -> None:
 
 
 def _register() -> None:
+    from rxvault.agent.cli import agent_group
     from rxvault.client.cli import patient_group
     from rxvault.dbf.cli import dbf_group
     from rxvault.demo.cli import demo_command
@@ -43,6 +44,7 @@ def _register() -> None:
     main.add_command(server_group)
     main.add_command(serve_command)
     main.add_command(patient_group)
+    main.add_command(agent_group)
 
 
 _register()

@@ -1,0 +1,363 @@
+"""Every patient's published document, built from the source tables with vectorized joins.
+
+:func:`prepare` does the work that every run needs, column by column: filters, the patient key,
+joins (``pyarrow.compute.index_in``), the row → patient index, and one 64-bit digest per patient
+(:mod:`rxvault.agent._digest`). :meth:`Documents.build` then makes the canonical JSON of just
+the patients asked for (the changed ones, or the one being previewed), so an unchanged patient
+costs a few vectorized operations and never a Python object.
+
+The document (canonical JSON, docs/operations.md "The published document")::
+
+    {"format": "rxvault.document/1",
+     "pharmacy": {"name": …},
+     "patient": {"label": …, "fields": [FIELD…], "values": {id: value}},
+     "sections": [{"id": …, "label": …, "fields": [FIELD…], "rows": [{id: value}…]}…]}
+
+    FIELD = {"id": "drug.drug_name", "label": "Drug", "role": "drug_name" | null,
+             "type": "text" | "integer" | "decimal" | "date" | "datetime" | "boolean"}
+
+Dates are ``YYYY-MM-DD``, times ``YYYY-MM-DDTHH:MM:SS`` (the pharmacy's local time, as stored),
+decimals are strings (``"12.0800"``: exact, no float), codes with a ``values`` map are replaced
+by their labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rxvault.agent._digest import U64, combine, hash_column, mix, seed_of
+from rxvault.agent._mapping import ROLES, FieldMap, Filter, Mapping, Section
+from rxvault.agent._source import SourceRead
+from rxvault.format import canonical_json
+
+__all__ = ["DOCUMENT_FORMAT", "Documents", "prepare"]
+
+DOCUMENT_FORMAT = "rxvault.document/1"
+_PATIENT = "_p"
+_ROWHASH = "_h"
+
+
+def kind_of(t: pa.DataType) -> str | None:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "text"
+    if pa.types.is_boolean(t):
+        return "boolean"
+    if pa.types.is_integer(t):
+        return "integer"
+    if pa.types.is_decimal(t) or pa.types.is_floating(t):
+        return "decimal"
+    if pa.types.is_date(t):
+        return "date"
+    if pa.types.is_timestamp(t):
+        return "datetime"
+    return None
+
+
+def _json_column(array: pa.ChunkedArray | pa.Array, fmap: FieldMap) -> list[Any]:
+    """Values ready for canonical JSON (strings for dates, times and decimals)."""
+    t = array.type
+    if pa.types.is_dictionary(t):
+        array = array.cast(t.value_type)
+        t = array.type
+    if pa.types.is_timestamp(t):
+        array = pc.strftime(array, format="%Y-%m-%dT%H:%M:%S")
+    elif pa.types.is_date(t) or pa.types.is_decimal(t) or pa.types.is_floating(t):
+        array = array.cast(pa.string())
+    values: list[Any] = array.to_pylist()
+    if fmap.values:
+        labels = fmap.values
+        values = [labels.get(v, v) if isinstance(v, str) else v for v in values]
+    return values
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    section: Section
+    table: pa.Table  # filtered rows with _p (patient index) and _h (row hash)
+    joined: dict[str, tuple[pa.Table, npt.NDArray[np.int64]]]  # join -> (table, row index)
+
+
+class Documents:
+    """The patients of one source read, their digests, and their documents on demand."""
+
+    def __init__(
+        self,
+        mapping: Mapping,
+        pharmacy_name: str,
+        *,
+        patient_ids: list[str],
+        patients: pa.Table,
+        sections: list[_Prepared],
+        digests: U64,
+    ) -> None:
+        self.mapping = mapping
+        self.pharmacy_name = pharmacy_name
+        self.patient_ids = patient_ids
+        self.digests = digests
+        self._patients = patients
+        self._sections = sections
+        self._index: dict[str, int] | None = None
+        self._fields_meta = self._meta()
+
+    def __len__(self) -> int:
+        return len(self.patient_ids)
+
+    def index_of(self, patient_id: str) -> int | None:
+        if self._index is None:
+            self._index = {p: i for i, p in enumerate(self.patient_ids)}
+        return self._index.get(patient_id)
+
+    def _meta(self) -> dict[str, list[dict[str, Any]]]:
+        def field_meta(fmap: FieldMap, t: pa.DataType) -> dict[str, Any]:
+            return {"id": fmap.source, "label": fmap.label, "role": fmap.role, "type": kind_of(t)}
+
+        meta = {
+            "": [
+                field_meta(f, self._patients.schema.field(f.source).type)
+                for f in self.mapping.patient.fields
+            ]
+        }
+        for prepared in self._sections:
+            out = []
+            for f in prepared.section.fields:
+                if f.join is None:
+                    t = prepared.table.schema.field(f.source).type
+                else:
+                    t = prepared.joined[f.join][0].schema.field(f.column).type
+                out.append(field_meta(f, t))
+            meta[prepared.section.name] = out
+        return meta
+
+    def build(self, indices: Sequence[int] | npt.NDArray[np.int64]) -> Iterator[tuple[int, bytes]]:
+        """(patient index, canonical JSON) for each index, in ascending index order."""
+        wanted = np.unique(np.asarray(indices, dtype=np.int64))
+        if len(wanted) == 0:
+            return
+        pat = self._patients.take(pa.array(wanted))
+        pfields = self.mapping.patient.fields
+        pcols = [_json_column(pat.column(f.source), f) for f in pfields]
+        section_rows: list[tuple[Section, npt.NDArray[np.int64], list[dict[str, Any]]]] = []
+        for prepared in self._sections:
+            section_rows.append(self._rows(prepared, wanted))
+        for i, index in enumerate(wanted.tolist()):
+            values = {f.source: col[i] for f, col in zip(pfields, pcols, strict=True)}
+            sections = []
+            for section, bounds, rows in section_rows:
+                lo, hi = int(bounds[i]), int(bounds[i + 1])
+                sections.append(
+                    {
+                        "id": section.name,
+                        "label": section.label,
+                        "fields": self._fields_meta[section.name],
+                        "rows": rows[lo:hi],
+                    }
+                )
+            doc = {
+                "format": DOCUMENT_FORMAT,
+                "pharmacy": {"name": self.pharmacy_name},
+                "patient": {
+                    "label": self.mapping.patient.label,
+                    "fields": self._fields_meta[""],
+                    "values": values,
+                },
+                "sections": sections,
+            }
+            yield index, canonical_json(doc)
+
+    def _rows(
+        self, prepared: _Prepared, wanted: npt.NDArray[np.int64]
+    ) -> tuple[Section, npt.NDArray[np.int64], list[dict[str, Any]]]:
+        section = prepared.section
+        table = prepared.table
+        p = np.asarray(table.column(_PATIENT).to_numpy(), dtype=np.int64)
+        rows_idx = np.flatnonzero(np.isin(p, wanted))
+        sub = table.take(pa.array(rows_idx))
+        extra: dict[str, pa.Array] = {}
+        for jname, (jtable, jindex) in prepared.joined.items():
+            positions = jindex[rows_idx]
+            mask = positions < 0
+            take = pa.array(np.where(mask, 0, positions), mask=mask)
+            for f in section.fields:
+                if f.join == jname and f.source not in extra:
+                    extra[f.source] = jtable.column(f.column).take(take)
+            for src, _ in section.order_by:
+                if src.startswith(jname + ".") and src not in extra:
+                    extra[src] = jtable.column(src.split(".", 1)[1]).take(take)
+        for name, array in extra.items():
+            sub = sub.append_column(name, array)
+        keys = [(_PATIENT, "ascending")]
+        keys += [(src, "descending" if desc else "ascending") for src, desc in section.order_by]
+        keys.append((_ROWHASH, "ascending"))
+        sub = sub.sort_by(keys)
+        sorted_p = np.asarray(sub.column(_PATIENT).to_numpy(), dtype=np.int64)
+        bounds = np.searchsorted(sorted_p, np.append(wanted, np.iinfo(np.int64).max))
+        bounds[-1] = len(sorted_p)
+        cols = [(f.source, _json_column(sub.column(f.source), f)) for f in section.fields]
+        names = [name for name, _ in cols]
+        rows = [
+            dict(zip(names, values, strict=True))
+            for values in zip(*(c for _, c in cols), strict=True)
+        ]
+        if not cols:
+            rows = [{} for _ in range(len(sorted_p))]
+        return section, bounds, rows
+
+
+def _filter_mask(
+    mapping: Mapping, table: pa.Table, filters: tuple[Filter, ...], where: str
+) -> pa.Array | None:
+    mask: pa.Array | None = None
+    for flt in filters:
+        column = table.column(flt.field)
+        try:
+            values = pa.array(list(flt.values)).cast(column.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            raise mapping.error(
+                flt.line,
+                f"filter on {flt.field!r} of {where}: values {list(flt.values)!r} do not fit "
+                f"the field's type ({column.type})",
+            ) from None
+        hit = pc.fill_null(pc.is_in(column, value_set=values), False)
+        keep = hit if flt.op == "in" else pc.invert(hit)
+        mask = keep if mask is None else pc.and_(mask, keep)
+    return mask
+
+
+def _check_field(mapping: Mapping, fmap: FieldMap, t: pa.DataType, where: str) -> None:
+    kind = kind_of(t)
+    if kind is None:
+        raise mapping.error(
+            fmap.line,
+            f"field {fmap.source!r} of {where} is binary ({t}); binary fields cannot be published",
+        )
+    if fmap.role is not None and kind not in ROLES[fmap.role]:
+        raise mapping.error(
+            fmap.line,
+            f"field {fmap.source!r} of {where} holds {kind} values, but role {fmap.role!r} "
+            f"needs {' or '.join(sorted(ROLES[fmap.role]))}",
+        )
+
+
+def _key_strings(column: pa.ChunkedArray) -> pa.Array:
+    array = column.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        array = array.cast(array.type.value_type)
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        array = array.cast(pa.string())
+    return pc.utf8_trim_whitespace(array)
+
+
+def _hash_fields(table: pa.Table, sources: list[str], seed_parts: tuple[str, ...], n: int) -> U64:
+    hashes = [hash_column(table.column(s), seed_of(*seed_parts, s)) for s in sources]
+    return combine(hashes, seed_of(*seed_parts, "row"), n)
+
+
+def prepare(mapping: Mapping, source: SourceRead, pharmacy_name: str) -> Documents:
+    """Check the mapping against the data and compute every patient's digest."""
+    base = (mapping.text_digest, DOCUMENT_FORMAT, pharmacy_name)
+    ptable_name = mapping.patient.table
+    ptable = source.tables[ptable_name].data
+    where = f"table {ptable_name!r}"
+    for f in mapping.patient.fields:
+        _check_field(mapping, f, ptable.schema.field(f.source).type, where)
+    mask = _filter_mask(mapping, ptable, mapping.patient.filters, where)
+    if mask is not None:
+        ptable = ptable.filter(mask)
+    keys = _key_strings(ptable.column(mapping.patient.key))
+    if keys.null_count or pc.any(pc.equal(keys, "")).as_py():
+        raise mapping.error(
+            mapping.patient.key_line,
+            f"{where}: a record has an empty patient key {mapping.patient.key!r}",
+            hint="every published patient needs an id; fix the record or filter it out",
+        )
+    n = len(keys)
+    if len(pc.unique(keys)) != n:
+        counts = pc.value_counts(keys)
+        dup = counts.filter(pc.greater(counts.field("counts"), 1))[0]["values"].as_py()
+        raise mapping.error(
+            mapping.patient.key_line,
+            f"{where}: patient key {mapping.patient.key!r} value {dup!r} appears more than once",
+            hint="the patient key must identify one record; use another field or a filter",
+        )
+    patient_ids: list[str] = keys.to_pylist()
+    published = [f.source for f in mapping.patient.fields]
+    digest = mix(_hash_fields(ptable, published, (*base, "patient"), n))
+    key_column = ptable.column(mapping.patient.key).combine_chunks()
+    prepared: list[_Prepared] = []
+    for section in mapping.sections:
+        where = f"section {section.name!r} (table {section.table!r})"
+        stable = source.tables[section.table].data
+        mask = _filter_mask(mapping, stable, section.filters, where)
+        if mask is not None:
+            stable = stable.filter(mask)
+        skey = stable.column(section.patient_key)
+        if skey.type != key_column.type:
+            skey = _key_strings(skey)
+            pkeys: pa.Array = keys
+        else:
+            pkeys = key_column
+        pidx = pc.index_in(skey, value_set=pkeys)
+        belongs = pc.is_valid(pidx)
+        stable = stable.filter(belongs)
+        pidx = pidx.filter(belongs)
+        rows = stable.num_rows
+        own = [f for f in section.fields if f.join is None]
+        for f in own:
+            _check_field(mapping, f, stable.schema.field(f.source).type, where)
+        row_hash = _hash_fields(stable, [f.source for f in own], (*base, section.name), rows)
+        joined: dict[str, tuple[pa.Table, npt.NDArray[np.int64]]] = {}
+        for join in section.joins:
+            jtable = source.tables[join.table].data
+            jwhere = f"join {join.name!r} (table {join.table!r})"
+            jfields = [f for f in section.fields if f.join == join.name]
+            for f in jfields:
+                _check_field(mapping, f, jtable.schema.field(f.column).type, jwhere)
+            local = stable.column(join.key)
+            remote = jtable.column(join.on).combine_chunks()
+            if local.type != remote.type:
+                local, remote = _key_strings(local), _key_strings(jtable.column(join.on))
+            jidx = pc.index_in(local, value_set=remote)
+            matched = len(jidx) - jidx.null_count
+            with_key = len(local) - local.null_count
+            if with_key and not matched:
+                raise mapping.error(
+                    join.line,
+                    f"{jwhere}: no row of {section.table!r} finds a match ({join.key} = "
+                    f"{join.table}.{join.on})",
+                    hint="check key and on: they must name fields holding the same ids",
+                )
+            index = np.asarray(
+                pc.fill_null(jidx, -1).to_numpy(zero_copy_only=False), dtype=np.int64
+            )
+            jhash = _hash_fields(
+                jtable, [f.column for f in jfields], (*base, section.name, join.name), len(jtable)
+            )
+            missing = mix(np.full(1, seed_of(*base, join.name, "missing"), dtype=np.uint64))
+            taken = np.where(index >= 0, jhash[np.where(index >= 0, index, 0)], missing[0])
+            row_hash = mix(row_hash ^ taken)
+            joined[join.name] = (jtable, index)
+        p = np.asarray(pidx.to_numpy(zero_copy_only=False), dtype=np.int64)
+        sums = np.zeros(n, dtype=np.uint64)
+        np.add.at(sums, p, mix(row_hash ^ np.uint64(seed_of(*base, section.name, "sum"))))
+        counts = np.bincount(p, minlength=n).astype(np.uint64)
+        digest = mix(digest ^ mix(sums ^ mix(counts ^ np.uint64(seed_of(section.name)))))
+        stable = stable.append_column(_PATIENT, pa.array(p.astype(np.int32)))
+        stable = stable.append_column(_ROWHASH, pa.array(row_hash))
+        prepared.append(_Prepared(section, stable, joined))
+    return Documents(
+        mapping,
+        pharmacy_name,
+        patient_ids=patient_ids,
+        patients=ptable,
+        sections=prepared,
+        digests=digest,
+    )

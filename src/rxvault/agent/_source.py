@@ -1,0 +1,213 @@
+"""A consistent, strict read of the tables the mapping names.
+
+The pharmacy application may be writing while the agent reads. Each table is read, then its
+files and header are looked at again: sizes, modification times, the header's record count and
+last-update stamp, the memo file's next free block. If anything moved, the read was torn: wait and
+read again, a few times, then fail clearly. Strict reading: any anomaly the reader reports is an
+error naming the file, record and field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from rxvault._cli_errors import UserError
+from rxvault.agent._mapping import Mapping
+from rxvault.dbf import DbfError, Field, open_table
+
+__all__ = ["SourceError", "SourceRead", "TableRead", "read_source", "table_stamp"]
+
+
+class SourceError(UserError):
+    """The source tables cannot be read (missing, corrupt, torn, or not the expected ones)."""
+
+
+@dataclass(frozen=True)
+class TableRead:
+    name: str
+    path: Path
+    data: pa.Table  # live records only, the mapped columns
+    fields: list[Field]  # every field of the table (for the structural fingerprint)
+    record_count: int
+    deleted_count: int
+    last_update: dt.date | None
+    modified_ns: int
+
+
+@dataclass(frozen=True)
+class SourceRead:
+    directory: Path
+    tables: dict[str, TableRead]
+    fingerprint: str
+    attempts: int
+
+    @property
+    def last_updates(self) -> dict[str, str]:
+        return {
+            name: t.last_update.isoformat() if t.last_update else ""
+            for name, t in self.tables.items()
+        }
+
+
+def _files(path: Path) -> list[Path]:
+    out = [path]
+    for suffix in (".fpt", ".FPT", ".dbt", ".DBT"):
+        memo = path.with_suffix(suffix)
+        if memo.exists():
+            out.append(memo)
+            break
+    return out
+
+
+def _stat(paths: list[Path]) -> tuple[tuple[int, int], ...]:
+    out = []
+    for p in paths:
+        st = p.stat()
+        out.append((st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def table_stamp(path: Path, codepage: str | None = None) -> tuple[object, ...]:
+    """What must not move while a table is read: file sizes and times, header counts."""
+    files = _files(path)
+    with open_table(path, codepage=codepage, strict=False) as t:
+        memo = t.memo
+        header = (
+            t.record_count,
+            t.last_update,
+            t.header_length,
+            t.record_length,
+            memo.next_free if memo is not None else None,
+        )
+    return (_stat(files), header)
+
+
+def _structure(fields: list[Field]) -> list[list[object]]:
+    return [[f.name, f.type, f.length, f.decimals] for f in fields]
+
+
+def _read_once(mapping: Mapping, directory: Path) -> dict[str, TableRead]:
+    tables: dict[str, TableRead] = {}
+    for name, source in mapping.tables.items():
+        path = directory / source.file
+        if not path.is_file():
+            raise SourceError(
+                f"{path}: table {name!r} not found in the source directory",
+                hint=f"check [source] directory in the agent configuration and "
+                f"[tables.{name}] file in {mapping.path}",
+            )
+        before = table_stamp(path, source.codepage)
+        try:
+            with open_table(path, codepage=source.codepage, strict=True) as t:
+                fields = list(t.fields)
+                available = {f.long_name or f.name for f in fields} | {f.name for f in fields}
+                columns = mapping.columns(name)
+                missing = [c for c in columns if c not in available]
+                if missing:
+                    raise mapping.error(
+                        _line_of_field(mapping, name, missing[0]),
+                        f"table {name!r} ({path.name}) has no field {missing[0]!r}",
+                        hint="fields: " + ", ".join(f.long_name or f.name for f in fields),
+                    )
+                data = t.read(columns=columns)
+                record_count = t.record_count
+                deleted = t.deleted_count
+                last_update = t.last_update
+        except DbfError as exc:
+            raise SourceError(
+                f"{exc}",
+                hint="the table is damaged or being rewritten; nothing was uploaded or deleted. "
+                "Run again later; if it persists, check the table in the pharmacy software",
+            ) from None
+        after = table_stamp(path, source.codepage)
+        if before != after:
+            raise _Torn(path)
+        tables[name] = TableRead(
+            name=name,
+            path=path,
+            data=data,
+            fields=fields,
+            record_count=record_count,
+            deleted_count=deleted,
+            last_update=last_update,
+            modified_ns=max(mtime for _, mtime in _stat(_files(path))),
+        )
+    return tables
+
+
+def _line_of_field(mapping: Mapping, table: str, column: str) -> int:
+    """The line that uses ``column`` of ``table`` first (for a missing-field error)."""
+    text = mapping.path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(text, start=1):
+        stripped = line.strip()
+        if stripped.startswith(("#", "[")):
+            continue
+        if (
+            stripped.startswith((column, f'"{column}"', f"'{column}'"))
+            or f'"{column}"' in stripped
+            or f"= {column!r}".replace("'", '"') in stripped
+            or f".{column}" in stripped
+        ):
+            return number
+    return mapping.tables[table].line
+
+
+class _Torn(Exception):
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+
+
+def read_source(
+    mapping: Mapping, directory: Path, *, attempts: int = 4, wait: float = 2.0
+) -> SourceRead:
+    """Read every mapped table consistently; retry a torn read ``attempts`` times."""
+    if not directory.is_dir():
+        raise SourceError(
+            f"{directory}: the source directory does not exist",
+            hint="set [source] directory in the agent configuration",
+        )
+    last: _Torn | None = None
+    for attempt in range(1, attempts + 1):
+        try:
+            tables = _read_once(mapping, directory)
+        except _Torn as torn:
+            last = torn
+            if attempt < attempts:
+                time.sleep(wait * attempt)
+            continue
+        except OSError as exc:
+            raise SourceError(
+                f"{exc.filename or directory}: cannot read ({exc.strerror})",
+                hint="is the pharmacy software holding the file exclusively? run again later",
+            ) from None
+        structure = {
+            name: [mapping.tables[name].file.lower(), _structure(t.fields)]
+            for name, t in sorted(tables.items())
+        }
+        fingerprint = hashlib.sha256(
+            json.dumps(structure, sort_keys=True).encode("utf-8")
+        ).hexdigest()
+        return SourceRead(directory, tables, fingerprint, attempt)
+    assert last is not None
+    raise SourceError(
+        f"{last.path}: the table changed while it was read ({attempts} attempts)",
+        hint="the pharmacy software is writing to it; nothing was uploaded or deleted. Run the "
+        "sync again when the pharmacy is quieter (the scheduled task retries tomorrow)",
+    )
+
+
+def env_attempts() -> int:
+    """Attempts for a torn read (``RXVAULT_AGENT_READ_ATTEMPTS``, default 4)."""
+    try:
+        return max(1, int(os.environ.get("RXVAULT_AGENT_READ_ATTEMPTS", "4")))
+    except ValueError:
+        return 4
