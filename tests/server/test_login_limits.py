@@ -4,7 +4,6 @@ failures and its unlock; answers that never tell whether an account exists."""
 from __future__ import annotations
 
 import base64
-import time
 
 import pytest
 
@@ -84,20 +83,3 @@ def test_prelogin_answers_alike_for_unknown_names(server, gina) -> None:
         base64.urlsafe_b64decode(unknown["salt"] + "==")
     )
     assert unknown == again  # stable: repeated asks reveal nothing
-
-
-def test_prelogin_and_login_timing_alike(server, gina) -> None:
-    # A coarse check against an accidental early return (real timing is measured in bench/).
-    http = server.client("203.0.113.77")
-
-    def median(name: str) -> float:
-        samples = []
-        for _ in range(15):
-            start = time.perf_counter()
-            http.post("/api/v1/prelogin", json={"username": name})
-            samples.append(time.perf_counter() - start)
-        return sorted(samples)[len(samples) // 2]
-
-    known, unknown = median("gina"), median("nobody-at-all")
-    assert unknown < known * 3
-    assert known < unknown * 3
