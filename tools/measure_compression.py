@@ -17,10 +17,12 @@ import sys
 import time
 import zlib
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from rxvault import format as fmt
 from rxvault.format._canonical import canonical_json
 from rxvault.format._padding import pad
 
@@ -151,6 +153,45 @@ def main() -> None:
             )
         cells.append(str(len(pad(zlib.compress(doc, 9)))))
         print("| " + " | ".join(cells) + " |")
+    print()
+    print_block_timings(args.repeat)
+
+
+def print_block_timings(repeat: int) -> None:
+    """Whole-block operations as the agent, the server and the browser run them."""
+    pharmacy = fmt.PharmacyKey.from_private_bytes(bytes(32))
+    private, public = fmt.generate_patient_keypair()
+    handle = "ab" * 16
+    print("| fills | block bytes | seal us | verify us | open us |")
+    print("|---:|---:|---:|---:|---:|")
+    for fills in (10, 100, 500, 2000):
+        doc = document(fills, seed=fills)
+
+        def seal(d: bytes = doc) -> bytes:
+            return fmt.seal_block(
+                d,
+                pharmacy_key=pharmacy,
+                handle=handle,
+                version=1,
+                as_of=datetime.now(UTC),
+                recipient_public_key=public,
+            )
+
+        envelope = seal()
+        seal_us = median_us(seal, repeat)
+        verify_us = median_us(
+            lambda e=envelope: fmt.verify_block(e, pharmacy.public_bytes()), repeat
+        )
+        open_us = median_us(
+            lambda e=envelope: fmt.open_block(
+                e,
+                recipient_private_key=private,
+                pharmacy_public_key=pharmacy.public_bytes(),
+                expected_handle=handle,
+            ),
+            repeat,
+        )
+        print(f"| {fills} | {len(envelope)} | {seal_us:.0f} | {verify_us:.0f} | {open_us:.0f} |")
 
 
 if __name__ == "__main__":
