@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -103,6 +104,28 @@ def _combine(valid: Mask, null: Mask | None) -> Mask:
 def _blank(raw: U8) -> Mask:
     blank: Mask = (raw == 0x20) | (raw == 0)
     return blank
+
+
+def _view(batch: Batch, f: Field, dtype: str, at: int = 0) -> npt.NDArray[Any]:
+    """A zero-copy strided view of a binary field (one value per record)."""
+    rec = batch.rec
+    return np.ndarray(
+        shape=(rec.shape[0],),
+        dtype=dtype,
+        buffer=rec,
+        offset=f.offset + at,
+        strides=(rec.shape[1],),
+    )
+
+
+def _digits_value(raw: U8, weights: list[int]) -> I64:
+    """Sum of digit * weight per row, column by column (no (n, w) int64 temporary)."""
+    acc = np.zeros(raw.shape[0], dtype=np.int64)
+    for col, weight in enumerate(weights):
+        if weight:
+            digit = raw[:, col] - np.uint8(48)
+            acc += np.where(digit < 10, digit, 0).astype(np.int64) * weight
+    return acc
 
 
 def decode(batch: Batch, f: Field) -> pa.Array:
@@ -216,6 +239,50 @@ def _varlength(batch: Batch, f: Field, null: Mask | None) -> pa.Array:
     return _text_or_binary(batch, f, data, offsets, valid, binary=f.type == "Q" or f.binary)
 
 
+def _numeric_fast(raw: U8, dec: int) -> tuple[I64, Mask] | None:
+    """Right-aligned numbers as VFP and dBase write them (" -123.45", the point at its column):
+    (scaled values, non-blank mask), or None if any row is spelled otherwise.
+
+    Only whole-array checks: no blank follows a non-blank and the last byte is a digit or a
+    blank, so a row ending in a blank is all blank; a sign follows only blanks.
+    """
+    n, w = raw.shape
+    if w > 18 or dec >= w:
+        return None
+    blank = (raw == 0x20) | (raw == 0)
+    digit = (raw - np.uint8(0x30)) < 10
+    dot = raw == 0x2E
+    sign = raw == 0x2D
+    if not (blank | digit | dot | sign).all():
+        return None
+    if not (digit[:, -1] | blank[:, -1]).all():
+        return None
+    if w > 1:
+        after = ~blank[:, :-1]
+        if (blank[:, 1:] & after).any() or (sign[:, 1:] & after).any():
+            return None
+    nonblank = digit[:, -1]
+    if dec:
+        col = w - dec - 1
+        if (~dot[:, col] & nonblank).any():
+            return None
+        if dot[:, :col].any() or dot[:, col + 1 :].any():
+            return None
+        weights = [10 ** (col - 1 - j + dec) for j in range(col)] + [0]
+        weights += [10 ** (w - 1 - j) for j in range(col + 1, w)]
+    else:
+        if dot.any():
+            return None
+        weights = [10 ** (w - 1 - j) for j in range(w)]
+    values = _digits_value(raw, weights)
+    if sign.any():
+        negative = np.zeros(n, dtype=bool)
+        for j in range(w - 1):
+            negative |= sign[:, j]
+        values = np.where(negative, -values, values)
+    return values, nonblank
+
+
 def _numeric(batch: Batch, f: Field, null: Mask | None) -> pa.Array:
     raw = batch.raw(f)
     n, w = raw.shape
@@ -223,6 +290,14 @@ def _numeric(batch: Batch, f: Field, null: Mask | None) -> pa.Array:
     dec = f.decimals
     if w == 0:
         return pa.nulls(n, out_type)
+    fast = _numeric_fast(raw, dec)
+    if fast is not None:
+        fast_values, fast_present = fast
+        if null is not None:
+            fast_present &= ~null
+        if pa.types.is_integer(out_type):
+            return pa.array(fast_values, type=pa.int64(), mask=~fast_present)
+        return _decimal_from_int64(fast_values, fast_present, out_type)
     blank = _blank(raw)
     # all blank is an empty number; all asterisks is how dBase writers store an empty (or
     # overflowing) number; both read as null
@@ -316,23 +391,33 @@ def _days_from_civil(y: I64, m: I64, d: I64) -> I64:
     return days
 
 
+_ZEROS8 = 0x3030303030303030
+_BLANKS8 = 0x2020202020202020
+_SWAR_10 = 0x7676767676767676  # + this sets a byte's top bit iff the byte is >= 10
+_TOPBITS = 0x8080808080808080
+
+
 def _date(batch: Batch, f: Field, null: Mask | None) -> pa.Array:
     raw = batch.raw(f)
     n, w = raw.shape
     if w < 8:
         batch.reporter.error(BadValueError(batch.path, f"date field of width {w}", field=f.name))
         return pa.nulls(n, pa.date32())
-    digits = raw[:, :8].astype(np.int64) - 48
-    blank = _blank(raw).all(axis=1) | (digits == 0).all(axis=1)
-    present = ~blank
+    head = np.ascontiguousarray(raw[:, :8])
+    word = head.view("<u8").reshape(n)
+    # all blank, all NUL or "00000000": an empty date
+    present = ~((word == _BLANKS8) | (word == 0) | (word == _ZEROS8))
+    if w > 8:
+        present |= ~_blank(raw[:, 8:]).all(axis=1)
     if null is not None:
         present &= ~null
-    ok = ((digits >= 0) & (digits <= 9)).all(axis=1)
+    offset = word ^ np.uint64(_ZEROS8)
+    ok = ((offset + np.uint64(_SWAR_10)) | offset) & np.uint64(_TOPBITS) == 0
     if w > 8:
         ok &= _blank(raw[:, 8:]).all(axis=1)
-    y = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
-    m = digits[:, 4] * 10 + digits[:, 5]
-    d = digits[:, 6] * 10 + digits[:, 7]
+    y = _digits_value(head, [1000, 100, 10, 1, 0, 0, 0, 0])
+    m = _digits_value(head, [0, 0, 0, 0, 10, 1, 0, 0])
+    d = _digits_value(head, [0, 0, 0, 0, 0, 0, 10, 1])
     leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
     dim = _DAYS_IN_MONTH[np.clip(m, 0, 12)] + ((m == 2) & leap)
     ok &= (m >= 1) & (m <= 12) & (d >= 1) & (d <= dim) & (y >= 1)
@@ -346,11 +431,23 @@ def _date(batch: Batch, f: Field, null: Mask | None) -> pa.Array:
         )
         present &= ~bad
     days = np.where(present, _days_from_civil(y, m, d), 0).astype(np.int32)
-    return pa.array(days, type=pa.int32(), mask=~present).cast(pa.date32())
+    vbuf, nulls = validity_buffer(present)
+    return pa.Array.from_buffers(pa.date32(), n, [vbuf, pa.py_buffer(days)], null_count=nulls)
 
 
-def _le(raw: U8, dtype: str) -> npt.NDArray[np.generic]:
-    return np.ascontiguousarray(raw).view(dtype).reshape(-1)
+_YMD_WEIGHTS = np.array(
+    [
+        [1000, 0, 0],
+        [100, 0, 0],
+        [10, 0, 0],
+        [1, 0, 0],
+        [0, 10, 0],
+        [0, 1, 0],
+        [0, 0, 10],
+        [0, 0, 1],
+    ],
+    dtype=np.int64,
+)
 
 
 def _datetime(batch: Batch, f: Field, null: Mask | None) -> pa.Array:
@@ -359,9 +456,10 @@ def _datetime(batch: Batch, f: Field, null: Mask | None) -> pa.Array:
     if raw.shape[1] != 8:
         batch.reporter.error(BadValueError(batch.path, "datetime field not 8 bytes", field=f.name))
         return pa.nulls(n, pa.timestamp("ms"))
-    pair = np.ascontiguousarray(raw).view("<i4").reshape(n, 2).astype(np.int64)
-    day, ms = pair[:, 0], pair[:, 1]
-    present = ~(((day == 0) & (ms == 0)) | _blank(raw).all(axis=1))
+    day = _view(batch, f, "<i4").astype(np.int64)
+    ms = _view(batch, f, "<i4", 4).astype(np.int64)
+    spaces = 0x20202020
+    present = ~(((day == 0) & (ms == 0)) | ((day == spaces) & (ms == spaces)))
     if null is not None:
         present &= ~null
     bad = present & ((day <= 0) | (ms < 0) | (ms >= MS_PER_DAY))
@@ -420,7 +518,7 @@ def _integer(batch: Batch, f: Field, null: Mask | None) -> pa.Array:
         values = ((u ^ np.uint64(0x80000000)) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
         ints = values.view(np.int32)
     else:
-        ints = _le(raw, "<i4").astype(np.int32)
+        ints = _view(batch, f, "<i4").astype(np.int32)
     return pa.array(ints, type=pa.int32(), mask=~present)
 
 
@@ -430,7 +528,7 @@ def _currency(batch: Batch, f: Field, null: Mask | None) -> pa.Array:
     if raw.shape[1] != 8:
         batch.reporter.error(BadValueError(batch.path, "currency field not 8 bytes", field=f.name))
         return pa.nulls(n, pa.decimal128(19, 4))
-    values = _le(raw, "<i8").astype(np.int64)
+    values = _view(batch, f, "<i8").astype(np.int64)
     return _decimal_from_int64(values, None if null is None else ~null, pa.decimal128(19, 4))
 
 
@@ -448,7 +546,7 @@ def _double(batch: Batch, f: Field, null: Mask | None) -> pa.Array:
         u = np.where(u & sign, u ^ sign, ~u)
         values = u.view(np.float64)
     else:
-        values = _le(raw, "<f8").astype(np.float64)
+        values = _view(batch, f, "<f8").astype(np.float64)
     return pa.array(values, type=pa.float64(), mask=~present)
 
 
@@ -479,7 +577,7 @@ def _pointers(batch: Batch, f: Field, null: Mask | None) -> tuple[I64, Mask]:
     n, w = raw.shape
     present = np.ones(n, dtype=bool) if null is None else ~null
     if f.binary_pointer and w == 4:
-        return _le(raw, "<u4").astype(np.int64), present
+        return _view(batch, f, "<u4").astype(np.int64), present
     blank = _blank(raw)
     is_digit = (raw - np.uint8(48)) < 10
     bad = ~(is_digit | blank).all(axis=1) & present

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import mmap
+import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
@@ -59,6 +61,7 @@ class Table:
         strict: bool = True,
         long_names: bool = True,
         decode_errors: str = "strict",
+        threads: int | None = None,
     ) -> None:
         self.path = Path(path)
         if decode_errors not in _DECODE_ERRORS:
@@ -66,6 +69,8 @@ class Table:
         self._reporter = Reporter(strict)
         self._replace = decode_errors == "replace"
         self._memo: MemoFile | None = None
+        self._workers = min(4, os.cpu_count() or 1) if threads is None else threads
+        self._pool: ThreadPoolExecutor | None = None
         self._memo_missing = False
         self._mm: mmap.mmap | None = None
         if not self.path.is_file():
@@ -343,12 +348,26 @@ class Table:
                 memo_missing=self._memo_missing,
                 nullflags=nullflags,
             )
-            arrays = [decode(batch, f) for f in fields]
+            arrays = self._decode_fields(batch, fields)
             if include_deleted:
                 arrays.append(pa.array(deleted, type=pa.bool_()))
             if with_recno:
                 arrays.append(pa.array(recnos, type=pa.int64()))
             yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+    def _decode_fields(self, batch: Batch, fields: list[Field]) -> list[pa.Array]:
+        """Decode the fields of one batch, on worker threads when there is more than one core.
+
+        numpy and Arrow release the GIL in their loops, so fields decode in parallel. In strict
+        mode the first error (in field order) is raised, as a serial decode would.
+        """
+        serial = self._workers <= 1 or not self.strict  # lenient: anomalies in a stable order
+        if serial or batch.n < 4096 or len(fields) < 2:
+            return [decode(batch, f) for f in fields]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="rxvault-dbf")
+        futures = [self._pool.submit(decode, batch, f) for f in fields]
+        return [future.result() for future in futures]
 
     def _batch_schema(
         self, fields: list[Field], include_deleted: bool, with_recno: bool
@@ -401,7 +420,10 @@ class Table:
     # -- lifetime ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Release the memory maps."""
+        """Release the memory maps (and the worker threads)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         if self._memo is not None:
             self._memo.close()
             self._memo = None
@@ -455,8 +477,13 @@ def open_table(
     strict: bool = True,
     long_names: bool = True,
     decode_errors: str = "strict",
+    threads: int | None = None,
 ) -> Table:
-    """Open a DBF table (VFP, FoxPro, dBase III/IV/7; ``.dbc`` containers too)."""
+    """Open a DBF table (VFP, FoxPro, dBase III/IV/7; ``.dbc`` containers too).
+
+    ``threads``: worker threads that decode the fields of a batch (default: the number of CPUs,
+    at most 4; 1 decodes in the calling thread).
+    """
     return Table(
         path,
         codepage=codepage,
@@ -464,10 +491,11 @@ def open_table(
         strict=strict,
         long_names=long_names,
         decode_errors=decode_errors,
+        threads=threads,
     )
 
 
-_OPEN_KEYS = {"codepage", "memo_path", "strict", "long_names", "decode_errors"}
+_OPEN_KEYS = {"codepage", "memo_path", "strict", "long_names", "decode_errors", "threads"}
 
 
 def read_table(path: str | Path, **kwargs: Any) -> pa.Table:
