@@ -1138,6 +1138,7 @@ def enrollment_cases() -> dict[str, Any]:
         ("the grouped text", text),
         ("lower case with spaces", " ".join(compact[i : i + 4] for i in range(0, 28, 4)).lower()),
         ("look-alikes O for 0 and I/L for 1", lookalike),
+        ("the whole QR URL pasted", f"https://portal.example/register#enroll={compact}"),
         ("wrong check symbol", wrong_check),
         ("two adjacent symbols swapped", transposed),
         ("one symbol mistyped", substituted),

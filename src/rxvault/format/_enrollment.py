@@ -98,7 +98,13 @@ def new_enrollment_code() -> EnrollmentCode:
 
 
 def parse_enrollment_code(text: str) -> EnrollmentCode:
-    """Parse a typed or scanned code: case, spaces, dashes and O/I/L look-alikes forgiven."""
+    """Parse a typed or scanned code: case, spaces, dashes and O/I/L look-alikes forgiven.
+
+    A pasted QR URL is accepted too: only what follows ``#enroll=`` is parsed.
+    """
+    marker = f"#{URL_FRAGMENT_KEY}="
+    if marker in text:
+        text = text.split(marker, 1)[1]
     symbols = []
     for typed in text.upper():
         if typed in _IGNORED:
