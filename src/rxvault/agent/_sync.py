@@ -125,9 +125,11 @@ class _Plan:
     seen: list[tuple[str, str, int]]
 
 
-def _diff(ctx: AgentContext, docs: Documents, state: State, summary: Summary) -> _Plan:
+def _diff(
+    ctx: AgentContext, docs: Documents, state: State, summary: Summary, pending: dict[str, bytes]
+) -> _Plan:
     rows = state.patients()
-    keys = state.keys()
+    keys = {**state.keys(), **pending}
     digests = docs.digests.view(np.int64).tolist()
     upload: list[int] = []
     handles: list[str] = []
@@ -328,10 +330,9 @@ def _run(
         if not options.dry_run:
             refresh.commit(state)
         crash_point("keys")
-        plan = _diff(ctx, docs, state, summary)
-        if options.dry_run:
-            for handle, (key, _, _) in refresh.verified.items():
-                plan.keys[handle] = key
+        # A dry run stores nothing: the keys it just verified are used from memory.
+        pending = {h: k for h, (k, _, _) in refresh.verified.items()} if options.dry_run else {}
+        plan = _diff(ctx, docs, state, summary, pending)
         _check_deletions(state, len(docs), summary.gone, options, valid=True)
         waiting = {pid for pid, _, _ in state.waiting_enrollments()}
         summary.waiting_for_enrollment = len(waiting)
