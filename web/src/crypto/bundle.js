@@ -102,3 +102,22 @@ export async function unwrapKeyBundle(bundle, options) {
     wipe(raw.patientPrivateKey);
   }
 }
+
+/**
+ * Re-wrap a bundle under new keys (a password change): the raw private key exists only inside
+ * this function and is wiped before it returns. Any failure to open is DecryptionFailed.
+ */
+export async function rewrapKeyBundle(bundle, current, next) {
+  const raw = await unwrapKeyBundleBytes(bundle, current);
+  try {
+    return await wrapKeyBundle({
+      unlockKey: next.unlockKey,
+      serverShare: next.serverShare,
+      account: next.account,
+      patientPrivateKey: raw.patientPrivateKey,
+      pharmacyPublicKey: raw.pharmacyPublicKey,
+    });
+  } finally {
+    wipe(raw.patientPrivateKey);
+  }
+}

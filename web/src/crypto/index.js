@@ -10,10 +10,11 @@ export { pharmacyId, patientPublicKey, importPatientPrivateKey, importPharmacyKe
 export { recipientKeyPair, suite as hpkeSuite } from "./hpke.js";
 export { BLOCK_SUITE, openBlock, verifyBlock, sealBlockFromParts } from "./envelope.js";
 export { verifyTombstone, makeTombstone } from "./tombstone.js";
+export { verifySignature } from "./keys.js";
 export { verifyBatch, makeBatch } from "./batch.js";
 export { kdfParamsFromDict, kdfParamsToDict, checkKdfParams, KDF_FLOOR } from "./kdf.js";
 export { deriveClientKeysInWorker } from "./client-keys.js";
-export { wrapKeyBundle, unwrapKeyBundle } from "./bundle.js";
+export { wrapKeyBundle, unwrapKeyBundle, rewrapKeyBundle } from "./bundle.js";
 export {
   parseEnrollmentCode,
   enrollmentCodeFromSecret,
