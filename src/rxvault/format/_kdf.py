@@ -105,8 +105,6 @@ def check_kdf_params(params: KdfParams) -> None:
             f"Argon2id m={params.memory_kib} KiB, t={params.iterations}, "
             f"p={params.parallelism} is above the ceiling m=1048576 KiB, t=16, p=4"
         )
-    if params.memory_kib < 8 * params.parallelism:
-        raise MalformedObject("Argon2id memory must be at least 8 KiB per lane")
 
 
 @dataclass(frozen=True, repr=False)
