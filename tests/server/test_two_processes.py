@@ -61,8 +61,9 @@ class CookieCarrier:
         return client
 
 
-@pytest.fixture
-def two_servers(database_url, clean_engine) -> Iterator[tuple[str, str, Server]]:
+@pytest.fixture(scope="module")
+def two_servers(database_url) -> Iterator[tuple[str, str, Server]]:
+    """Two server processes for the whole module (each test uses its own pharmacy)."""
     pepper = os.urandom(32)
     env = dict(os.environ)
     env.update(
@@ -169,3 +170,51 @@ def _sessions_and_limits(carrier: CookieCarrier, url_a: str, url_b: str, code: s
         c.post("/api/v1/login", json={"username": "ivy", "auth_key": wrong}) for c in clients
     ]
     assert [r.status_code for r in blocked] == [429, 429]
+
+
+def test_patient_command_line_against_a_running_server(two_servers, tmp_path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from rxvault import format as fmt
+    from rxvault.cli import main
+
+    url_a, _, local = two_servers
+    local.clock.current = dt.datetime.now(dt.UTC)
+    pharmacy = PharmacySide(local, slug="command-line")
+    pharmacy.register_key()
+    code = pharmacy.enroll("P7", days=30)
+    env = {"RXVAULT_PASSWORD": PASSWORD, "RXVAULT_SERVER": url_a}
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["patient", "register", "--username", "June", "--code", code], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "registered june" in result.output
+    result = runner.invoke(main, ["patient", "fetch", "--username", "june"], env=env)
+    assert result.exit_code == 2
+    assert "not published your records yet" in result.output
+    document = fmt.canonical_json({"rx": [{"drug": "lisinopril 10 mg"}]})
+    assert pharmacy.upload(*pharmacy.batch([pharmacy.block("P7", document)])).status_code == 200
+    out = tmp_path / "records.json"
+    result = runner.invoke(
+        main, ["patient", "fetch", "--username", "june", "-o", str(out)], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text()) == {"rx": [{"drug": "lisinopril 10 mg"}]}
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+    result = runner.invoke(
+        main,
+        ["patient", "fetch", "--username", "june"],
+        env={**env, "RXVAULT_PASSWORD": "wrong password"},
+    )
+    assert result.exit_code == 2
+    assert "rxvault: error: The username or password is not correct." in result.output
+    result = runner.invoke(
+        main,
+        ["patient", "fetch", "--username", "june", "--server", "http://portal.example"],
+        env=env,
+    )
+    assert result.exit_code == 2
+    assert "https://" in result.output

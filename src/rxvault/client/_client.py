@@ -47,6 +47,44 @@ def canonical_username(raw: str) -> str:
     return unicodedata.normalize("NFKC", raw).strip().casefold()
 
 
+SESSION_COOKIE = "__Host-rxvault-session"
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+def _http_client(base_url: str, timeout: float) -> httpx.Client:
+    """An HTTPS client; plain HTTP only to this computer (as browsers allow for localhost).
+
+    On loopback HTTP the session cookie is carried by hand: a cookie jar rightly keeps a
+    ``Secure`` cookie off ``http://`` URLs, while browsers treat localhost as secure.
+    """
+    url = httpx.URL(base_url)
+    if url.scheme == "https":
+        return httpx.Client(base_url=base_url, timeout=timeout)
+    if url.scheme != "http" or url.host not in _LOOPBACK:
+        raise ValueError(f"{base_url}: the server address must start with https://")
+    cookie: dict[str, str] = {}
+
+    def on_request(request: httpx.Request) -> None:
+        if SESSION_COOKIE in cookie:
+            request.headers["Cookie"] = f"{SESSION_COOKIE}={cookie[SESSION_COOKIE]}"
+
+    def on_response(response: httpx.Response) -> None:
+        for header in response.headers.get_list("set-cookie"):
+            name, _, rest = header.partition("=")
+            if name.strip() == SESSION_COOKIE:
+                value = rest.split(";")[0].strip().strip('"')
+                if value:
+                    cookie[SESSION_COOKIE] = value
+                else:
+                    cookie.pop(SESSION_COOKIE, None)
+
+    return httpx.Client(
+        base_url=base_url,
+        timeout=timeout,
+        event_hooks={"request": [on_request], "response": [on_response]},
+    )
+
+
 def _kdf(value: dict[str, Any]) -> KdfParams:
     return KdfParams.from_dict(value)
 
@@ -94,7 +132,7 @@ class PatientClient:
         if http is None:
             if base_url is None:
                 raise ValueError("give base_url or http")
-            http = httpx.Client(base_url=base_url, timeout=timeout)
+            http = _http_client(base_url, timeout)
         self.http = http
         self.unlocked: Unlocked | None = None
         self.min_version = min_version

@@ -63,6 +63,15 @@ def _hint(code: str) -> str | None:
     }.get(code)
 
 
+def _client(server: str) -> Any:
+    from rxvault.client._client import PatientClient
+
+    try:
+        return PatientClient(server)
+    except ValueError as exc:
+        raise UserError(str(exc), hint="use the portal's https:// address") from None
+
+
 @click.group(name="patient")
 def patient_group() -> None:
     """Register, log in, fetch and decrypt your own records (without the web page)."""
@@ -74,12 +83,10 @@ def patient_group() -> None:
 @click.option("--code", required=True, help="The enrollment code from your pharmacy's letter.")
 def register_command(server: str, username: str, code: str) -> None:
     """Create your account with the one-time code from your pharmacy."""
-    from rxvault.client._client import PatientClient
-
     password = _password("Choose a password", confirm=True)
     if len(password) < 10:
         raise UserError("the password must be at least 10 characters")
-    client = PatientClient(server)
+    client = _client(server)
     try:
         account = _run(lambda: client.register(code, username, password))
     finally:
@@ -99,10 +106,8 @@ def register_command(server: str, username: str, code: str) -> None:
 )
 def fetch_command(server: str, username: str, output: Path | None) -> None:
     """Log in, fetch your records, verify the pharmacy's signature, decrypt and export them."""
-    from rxvault.client._client import PatientClient
-
     password = _password()
-    client = PatientClient(server)
+    client = _client(server)
     try:
         _run(lambda: client.login(username, password))
         records = _run(client.fetch)
@@ -135,10 +140,8 @@ def fetch_command(server: str, username: str, output: Path | None) -> None:
 @click.option("--end-others", is_flag=True, help="End every session but this one.")
 def sessions_command(server: str, username: str, end_others: bool) -> None:
     """List your sessions (and optionally end the others)."""
-    from rxvault.client._client import PatientClient
-
     password = _password()
-    client = PatientClient(server)
+    client = _client(server)
     try:
         _run(lambda: client.login(username, password))
         sessions = _run(client.sessions)
@@ -158,13 +161,11 @@ def sessions_command(server: str, username: str, end_others: bool) -> None:
 @USERNAME_OPTION
 def password_command(server: str, username: str) -> None:
     """Change your password (your other sessions end)."""
-    from rxvault.client._client import PatientClient
-
     current = _password("Current password")
     new = click.prompt("New password", hide_input=True, confirmation_prompt=True)
     if len(new) < 10:
         raise UserError("the password must be at least 10 characters")
-    client = PatientClient(server)
+    client = _client(server)
     try:
         _run(lambda: client.login(username, current))
         _run(lambda: client.change_password(current, new))
