@@ -127,8 +127,18 @@ class MemoFile:
         idx = np.flatnonzero(ok)
         arr = self._array
         if self.kind == FPT:
-            heads = arr[offs[idx, None] + np.arange(4, 8)].astype(np.int64)
-            lens = (heads[:, 0] << 24) | (heads[:, 1] << 16) | (heads[:, 2] << 8) | heads[:, 3]
+            if self.size >= 8:
+                # the length word of every memo block, as a strided big-endian view
+                words = np.ndarray(
+                    shape=((self.size - 8) // bs + 1,),
+                    dtype=">u4",
+                    buffer=arr,
+                    offset=4,
+                    strides=(bs,),
+                )
+                lens = words[pointers[idx]].astype(np.int64)
+            else:
+                lens = np.zeros(0, dtype=np.int64)
             st = offs[idx] + 8
         else:
             st = np.empty(len(idx), dtype=np.int64)
@@ -181,6 +191,18 @@ class MemoFile:
         if total == 0:
             return np.zeros(0, dtype=np.uint8), offsets
         nz = lengths > 0
+        first, ends = starts[nz], starts[nz] + lengths[nz]
+        if len(first) and bool((first[1:] >= ends[:-1]).all()):
+            # memos in file order without overlap (as VFP writes them): one pass over the span
+            # with a keep-mask of alternating runs (gap, memo, gap, memo …)
+            lo, hi = int(first[0]), int(ends[-1])
+            runs = np.empty(2 * len(first), dtype=np.int64)
+            runs[0::2] = first - np.concatenate(([lo], ends[:-1]))
+            runs[1::2] = ends - first
+            pattern = np.zeros(len(runs), dtype=bool)
+            pattern[1::2] = True
+            keep = np.repeat(pattern, runs)
+            return self._array[lo:hi][keep], offsets
         base = np.repeat(starts[nz] - offsets[:-1][nz], lengths[nz])
         base += np.arange(total, dtype=np.int64)
         return self._array[base], offsets
