@@ -212,6 +212,33 @@ class Mapping:
         """The line of a key path (for errors found later, against the data)."""
         return _Locator(self.path.read_text(encoding="utf-8")).line(tuple(keys))
 
+    def line_of_column(self, table: str, column: str) -> int:
+        """The first line that uses ``column`` of ``table`` (for a missing-field error)."""
+        candidates: list[tuple[str, ...]] = []
+        p = self.patient
+        if p.table == table:
+            if column == p.key:
+                candidates.append(("patient", "key"))
+            candidates += [("patient", "fields", column), ("patient", "filter")]
+        for s in self.sections:
+            base = ("sections", s.name)
+            if s.table == table:
+                if column == s.patient_key:
+                    candidates.append((*base, "patient_key"))
+                candidates.append((*base, "fields", column))
+                candidates += [(*base, "joins", j.name, "key") for j in s.joins if j.key == column]
+                candidates += [(*base, "filter"), (*base, "order_by")]
+            for j in s.joins:
+                if j.table == table:
+                    if column == j.on:
+                        candidates.append((*base, "joins", j.name, "on"))
+                    candidates.append((*base, "fields", f"{j.name}.{column}"))
+        locate = _Locator(self.path.read_text(encoding="utf-8"))
+        for keys in candidates:
+            if keys in locate.lines:
+                return locate.lines[keys]
+        return self.tables[table].line
+
     def error(self, line: int, message: str, hint: str | None = None) -> MappingError:
         return MappingError(f"{self.path}:{line}: {message}", hint=hint)
 

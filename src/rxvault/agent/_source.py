@@ -108,16 +108,23 @@ def _read_once(mapping: Mapping, directory: Path) -> dict[str, TableRead]:
         try:
             with open_table(path, codepage=source.codepage, strict=True) as t:
                 fields = list(t.fields)
-                available = {f.long_name or f.name for f in fields} | {f.name for f in fields}
+                # Field names are case-insensitive in Visual FoxPro (free tables store them in
+                # upper case); the mapping's spelling is kept for the columns read.
+                available: dict[str, str] = {}
+                for f in fields:
+                    for spelled in (f.name, f.long_name):
+                        if spelled:
+                            available.setdefault(spelled.lower(), f.long_name or f.name)
                 columns = mapping.columns(name)
-                missing = [c for c in columns if c not in available]
+                missing = [c for c in columns if c.lower() not in available]
                 if missing:
                     raise mapping.error(
-                        _line_of_field(mapping, name, missing[0]),
+                        mapping.line_of_column(name, missing[0]),
                         f"table {name!r} ({path.name}) has no field {missing[0]!r}",
                         hint="fields: " + ", ".join(f.long_name or f.name for f in fields),
                     )
-                data = t.read(columns=columns)
+                actual = [available[c.lower()] for c in columns]
+                data = t.read(columns=actual).rename_columns(columns)
                 record_count = t.record_count
                 deleted = t.deleted_count
                 last_update = t.last_update
@@ -141,23 +148,6 @@ def _read_once(mapping: Mapping, directory: Path) -> dict[str, TableRead]:
             modified_ns=max(mtime for _, mtime in _stat(_files(path))),
         )
     return tables
-
-
-def _line_of_field(mapping: Mapping, table: str, column: str) -> int:
-    """The line that uses ``column`` of ``table`` first (for a missing-field error)."""
-    text = mapping.path.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(text, start=1):
-        stripped = line.strip()
-        if stripped.startswith(("#", "[")):
-            continue
-        if (
-            stripped.startswith((column, f'"{column}"', f"'{column}'"))
-            or f'"{column}"' in stripped
-            or f"= {column!r}".replace("'", '"') in stripped
-            or f".{column}" in stripped
-        ):
-            return number
-    return mapping.tables[table].line
 
 
 class _Torn(Exception):
