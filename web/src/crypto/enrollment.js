@@ -45,8 +45,11 @@ export function enrollmentCodeFromSecret(secret) {
   return { secret: Uint8Array.from(secret), compact, text };
 }
 
-/** Parse a typed or scanned code: case, spaces, dashes and O/I/L look-alikes are forgiven. */
-export function parseEnrollmentCode(text) {
+/** Parse a typed or scanned code: case, spaces, dashes, O/I/L look-alikes and a pasted URL are forgiven. */
+export function parseEnrollmentCode(input) {
+  // A pasted QR URL is accepted too: only what follows "#enroll=" is parsed.
+  const marker = `#${URL_FRAGMENT_KEY}=`;
+  const text = input.includes(marker) ? input.slice(input.indexOf(marker) + marker.length) : input;
   const symbols = [];
   for (const typed of text.toUpperCase()) {
     if (IGNORED.includes(typed)) continue;

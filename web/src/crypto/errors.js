@@ -17,12 +17,7 @@
  *     └── DocumentTooLarge        a document does not fit the largest padding bucket
  */
 
-export class FormatError extends Error {
-  constructor(message) {
-    super(message);
-    this.name = new.target.name;
-  }
-}
+export class FormatError extends Error {}
 
 export class DecryptionFailed extends FormatError {
   constructor() {
@@ -40,3 +35,21 @@ export class PinTagInvalid extends FormatError {}
 export class HandleMismatch extends FormatError {}
 export class RollbackRefused extends FormatError {}
 export class DocumentTooLarge extends FormatError {}
+
+// The kind of an error is its class's name; set explicitly so that minifying keeps it.
+const KINDS = {
+  FormatError,
+  DecryptionFailed,
+  SignatureInvalid,
+  MalformedObject,
+  UnsupportedVersion,
+  UnsupportedSuite,
+  WeakKdfParameters,
+  InvalidEnrollmentCode,
+  BindingInvalid,
+  PinTagInvalid,
+  HandleMismatch,
+  RollbackRefused,
+  DocumentTooLarge,
+};
+for (const [name, kind] of Object.entries(KINDS)) Object.defineProperty(kind.prototype, "name", { value: name });
