@@ -135,3 +135,20 @@ def test_portal_files_are_served(make_server, tmp_path) -> None:
     assert js.headers["content-type"].startswith("text/javascript")
     assert c.get("/register").text.startswith("<!doctype html>")
     assert "outside" not in c.get("/%2e%2e/secret.txt").text
+
+
+def test_oversized_bodies_are_refused(make_server) -> None:
+    from rxvault.server import Limits
+
+    c = make_server(limits=Limits(max_json_bytes=1000)).client()
+    big = {"username": "x" * 5000}
+    _assert_error(c.post("/api/v1/prelogin", json=big), 413, "request_too_large")
+
+    def chunks():
+        yield b'{"username": "'
+        for _ in range(10):
+            yield b"y" * 500
+        yield b'"}'
+
+    r = c.post("/api/v1/prelogin", content=chunks(), headers={"Content-Type": "application/json"})
+    _assert_error(r, 413, "request_too_large")

@@ -11,6 +11,7 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
 
 from rxvault.server import _crypto, _ingest
 from rxvault.server._db import transaction
@@ -225,8 +226,6 @@ def get_key_directory(
 @router.put("/batches/{batch_id}", response_model=BatchResult)
 async def put_batch(batch_id: str, request: Request) -> BatchResult:
     """Upload a signed batch (``application/octet-stream``, the bytes of ``make_batch``)."""
-    from starlette.concurrency import run_in_threadpool
-
     ctx = ctx_of(request)
     caller = await run_in_threadpool(agent_caller, request, "upload")
     if not 1 <= len(batch_id) <= 128 or not set(batch_id) <= BATCH_ID_CHARS:

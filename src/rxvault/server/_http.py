@@ -72,6 +72,10 @@ def client_address(scope: Scope, trusted_proxies: tuple[str, ...]) -> str:
     return address
 
 
+class _BodyTooLarge(Exception):
+    pass
+
+
 class SecurityMiddleware:
     """Wraps the whole app (outside the framework's own error handling)."""
 
@@ -121,13 +125,37 @@ class SecurityMiddleware:
                 message["headers"] = headers
             await send(message)
 
+        limit = (
+            self.settings.limits.max_batch_bytes
+            if path.startswith(BINARY_UPLOAD_PREFIX)
+            else self.settings.limits.max_json_bytes
+        )
+        received = [0]
+
+        async def receive_wrapper() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                received[0] += len(message.get("body", b""))
+                if received[0] > limit:
+                    raise _BodyTooLarge
+            return message
+
         try:
-            refusal = self._refusal(scope, path)
+            refusal = self._refusal(scope, path, limit)
             if refusal is not None:
                 status, code, message = refusal
                 await self._send_error(send_wrapper, status, code, message, request_id)
             else:
-                await self.app(scope, receive, send_wrapper)
+                await self.app(scope, receive_wrapper, send_wrapper)
+        except _BodyTooLarge:
+            if status_holder[0] == 0:
+                await self._send_error(
+                    send_wrapper,
+                    413,
+                    "request_too_large",
+                    f"The request body is larger than {limit} bytes.",
+                    request_id,
+                )
         except Exception:
             error_log.exception("unhandled error in request %s", request_id)
             if status_holder[0] == 0:
@@ -148,7 +176,10 @@ class SecurityMiddleware:
                 request_id,
             )
 
-    def _refusal(self, scope: Scope, path: str) -> tuple[int, str, str] | None:
+    def _refusal(self, scope: Scope, path: str, limit: int) -> tuple[int, str, str] | None:
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+            return 413, "request_too_large", f"The request body is larger than {limit} bytes."
         method = scope.get("method", "GET")
         if method not in UNSAFE_METHODS:
             return None

@@ -425,6 +425,14 @@ def serve_command(
         raise UserError(str(exc), hint="run `rxvault server migrate`") from None
     if config is not None:
         os.environ["RXVAULT_CONFIG"] = str(config)
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    # uvicorn's access log would print query strings; rxvault's own request log prints only
+    # method, path, status, time and request id.
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["loggers"]["rxvault"] = {"handlers": ["default"], "level": "INFO"}
     uvicorn.run(
         "rxvault.server._asgi:app",
         factory=True,
@@ -432,7 +440,9 @@ def serve_command(
         port=port,
         workers=workers,
         access_log=False,
+        server_header=False,
         proxy_headers=proxy_headers,
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
+        log_config=log_config,
         log_level="info",
     )
