@@ -48,3 +48,17 @@ def test_demo_reports_a_damaged_table(tmp_path: Path) -> None:
     assert "rxfill.dbf" in result.output
     assert "rxvault: hint: generate the pharmacy again with --reset" in result.output
     assert "Traceback" not in result.output
+
+
+def test_demo_next_days(tmp_path: Path) -> None:
+    target = tmp_path / "pharmacy"
+    runner = CliRunner()
+    args = ["demo", "--dir", str(target), "--patients", "40", "--samples", "0"]
+    result = runner.invoke(main, [*args, "--next-day", "2", "--pack"])
+    assert result.exit_code == 0, result.output
+    assert "2026-12-01: " in result.output
+    assert "2026-12-02: " in result.output
+    assert "packed: " in result.output
+    assert "last update 2026-12-02" in result.output
+    assert " 0 deleted" in result.output
+    assert list(dbfread.DBF(str(target / "rxfill.dbf")).deleted) == []
