@@ -112,3 +112,17 @@ def test_password_change_needs_the_current_password(server, alice) -> None:
         alice.change_password("not the password", "another passphrase")
     assert info.value.code == "invalid_credentials"
     assert alice.http.get("/api/v1/me").status_code == 200
+
+
+def test_expired_sessions_are_not_listed_and_are_cleaned_up(server, alice, patient_client):
+    phone = patient_client()
+    phone.login("alice", PASSWORD)
+    for _ in range(4):
+        server.clock.advance(minutes=5)
+        assert alice.http.get("/api/v1/me").status_code == 200
+    assert [s["current"] for s in alice.sessions()] == [True]
+    patient_client().login("alice", PASSWORD)  # a login drops the account's expired sessions
+    with server.admin() as admin:
+        from rxvault.server._models import Session
+
+        assert admin.session.query(Session).count() == 2

@@ -182,7 +182,16 @@ class Admin:
         self._audit("admin.restore", f"pharmacy:{slug}/handle:{handle}")
         return record
 
-    def purge(self) -> int:
+    def purge(self, session_idle_seconds: int = 15 * 60) -> int:
+        """Drop expired deleted blocks (returns how many) and expired sessions."""
         count = _ingest.purge_expired(self.session, None, self.now)
+        idle = dt.timedelta(seconds=session_idle_seconds)
+        self.session.execute(
+            sa.delete(SessionRow).where(
+                sa.or_(
+                    SessionRow.expires_at <= self.now, SessionRow.last_seen_at <= self.now - idle
+                )
+            )
+        )
         self._audit("admin.purge", "", detail=f"purged={count}")
         return count

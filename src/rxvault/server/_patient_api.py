@@ -72,6 +72,13 @@ def _open_session(
 ) -> None:
     token, token_hash, public_id = new_session_token()
     now = ctx.now()
+    idle = dt.timedelta(seconds=ctx.settings.session_idle_seconds)
+    s.execute(
+        sa.delete(SessionRow).where(
+            SessionRow.account_id == account_id,
+            sa.or_(SessionRow.expires_at <= now, SessionRow.last_seen_at <= now - idle),
+        )
+    )
     s.add(
         SessionRow(
             token_hash=token_hash,
@@ -498,11 +505,18 @@ def change_password(body: PasswordChangeIn, request: Request, response: Response
 @router.get("/me/sessions", response_model=SessionsOut)
 def my_sessions(request: Request) -> SessionsOut:
     caller = patient_caller(request, "patient.sessions")
-    with transaction(ctx_of(request).db) as s:
+    ctx = ctx_of(request)
+    now = ctx.now()
+    idle = dt.timedelta(seconds=ctx.settings.session_idle_seconds)
+    with transaction(ctx.db) as s:
         rows = (
             s.execute(
                 sa.select(SessionRow)
-                .where(SessionRow.account_id == caller.account_id)
+                .where(
+                    SessionRow.account_id == caller.account_id,
+                    SessionRow.expires_at > now,
+                    SessionRow.last_seen_at > now - idle,
+                )
                 .order_by(SessionRow.created_at)
             )
             .scalars()
