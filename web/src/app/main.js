@@ -33,7 +33,7 @@ let idleTimer = null;
 
 function setView(title, ...content) {
   const heading = h("h1", { tabindex: "-1" }, title);
-  main.replaceChildren(heading, ...content);
+  main.replaceChildren(heading, ...content.filter((c) => c !== null && c !== undefined && c !== false));
   document.title = `${title} · Pharmacy records`;
   heading.focus();
   window.scrollTo(0, 0);
@@ -797,17 +797,20 @@ function wireNav() {
   nav.querySelector("[data-nav=logout]").addEventListener("click", () => logout());
 }
 
+/** An enrollment link (code in the fragment) opens registration; the code is then removed
+ * from the address bar and the history. Returns whether it did. */
+function enrollmentFromFragment() {
+  const code = new URLSearchParams(window.location.hash.slice(1)).get(C.URL_FRAGMENT_KEY);
+  if (code === null) return false;
+  window.history.replaceState(null, "", window.location.pathname + window.location.search);
+  showRegister(code);
+  return true;
+}
+
 async function start() {
   wireNav();
-  const fragment = window.location.hash.slice(1);
-  const params = new URLSearchParams(fragment);
-  const code = params.get(C.URL_FRAGMENT_KEY);
-  if (code !== null) {
-    // The code must not linger in the address bar or the history.
-    window.history.replaceState(null, "", window.location.pathname + window.location.search);
-    showRegister(code);
-    return;
-  }
+  window.addEventListener("hashchange", () => enrollmentFromFragment());
+  if (enrollmentFromFragment()) return;
   try {
     const me = await api("GET", "/me");
     lastUsername = me.username;

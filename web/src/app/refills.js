@@ -1,11 +1,14 @@
 /**
  * Refill-due dates: for each prescription (rx number), its latest fill; when refills are left
  * and the fill is not cancelled, the next refill is due when the supply runs out: the fill date
- * plus the days supply (or, without a days supply, nothing is guessed).
+ * plus the days supply (or, without a days supply, nothing is guessed). Refills overdue by more
+ * than 90 days are left out: that prescription is most likely no longer taken.
  */
 
 const INACTIVE = /cancel|return|void|inactive|expired|transfer/i;
 const DAY = 86400000;
+/** A refill overdue by more than this is taken as a prescription no longer in use. */
+const STALE_DAYS = 90;
 
 export function parseDay(value) {
   if (typeof value !== "string") return null;
@@ -46,6 +49,7 @@ export function refillsDue(section, today = Date.now()) {
     const days = integer(section.value(row, "days_supply"));
     if (days === null || days <= 0) continue;
     const due = filled + days * DAY;
+    if (due < todayDay - STALE_DAYS * DAY) continue;
     out.push({
       rx,
       drug: [section.value(row, "drug_name"), section.value(row, "strength")].filter(Boolean).join(" "),
