@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -56,7 +57,7 @@ def _alphabet(codepage: str) -> list[str]:
 @dataclass
 class Case:
     fields: list[FieldSpec]
-    rows: list[dict[str, Any]]
+    rows: list[dict[str, Any]] | pa.Table
     deleted: list[bool]
     codepage: str
     block_size: int
@@ -187,6 +188,38 @@ def _write(case: Case, directory: Path) -> Path:
     if dbc is not None:
         write_dbc(dbc, {"t": (path, [f.name for f in case.fields])})
     return path
+
+
+def _arrow_type(spec: FieldSpec) -> pa.DataType:
+    t = spec.type
+    if t in "CVM":
+        return pa.binary() if spec.binary else pa.string()
+    if t in "QWG":
+        return pa.binary()
+    if t in "NF":
+        return pa.decimal128(38, spec.decimals)
+    return {
+        "D": pa.date32(),
+        "T": pa.timestamp("ms"),
+        "L": pa.bool_(),
+        "I": pa.int32(),
+        "B": pa.float64(),
+        "Y": pa.decimal128(38, 4),
+    }[t]
+
+
+@SETTINGS
+@given(case=cases())
+def test_arrow_input_writes_the_same_bytes(tmp_path_factory: Any, case: Case) -> None:
+    rows_dir = tmp_path_factory.mktemp("rows")
+    arrow_dir = tmp_path_factory.mktemp("arrow")
+    _write(case, rows_dir)
+    columns = {
+        f.name: pa.array([row[f.name] for row in case.rows], _arrow_type(f)) for f in case.fields
+    }
+    _write(Case(**{**case.__dict__, "rows": pa.table(columns)}), arrow_dir)
+    for path in sorted(rows_dir.iterdir()):
+        assert path.read_bytes() == (arrow_dir / path.name).read_bytes(), path.name
 
 
 @SETTINGS

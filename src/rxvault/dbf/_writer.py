@@ -680,6 +680,8 @@ def _format_fixed(unscaled: I64, width: int, decimals: int) -> tuple[U8, Mask]:
 
 def _encode_numeric(col: _Column, values: Any, n: int, ctx: _Context) -> _Encoded:
     width, decimals = col.length, col.decimals
+    if _is_arrow(values) and width > 18 and pa.types.is_decimal(values.type):
+        values = _arrow_array(values).to_pylist()  # may not fit int64: the exact Python path
     if _is_arrow(values):
         arr = _arrow_array(values)
         null = _arrow_nulls(arr)
