@@ -8,6 +8,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 from fastapi import Request
+from sqlalchemy.orm import Session
 
 from rxvault.server._context import AppContext
 from rxvault.server._db import transaction
@@ -105,44 +106,50 @@ class PatientCaller:
         return f"account:{self.account_id}"
 
 
+def resolve_session(s: Session, ctx: AppContext, token: str | None) -> PatientCaller | None:
+    """The account behind a session token, inside the caller's transaction; an expired
+    session (idle or absolute), or one of a locked or revoked account, is deleted."""
+    if not token:
+        return None
+    now = ctx.now()
+    row = s.execute(
+        sa.select(SessionRow, Account)
+        .join(Account, Account.id == SessionRow.account_id)
+        .where(SessionRow.token_hash == hash_secret(token))
+    ).one_or_none()
+    if row is None:
+        return None
+    sess, account = row
+    idle = dt.timedelta(seconds=ctx.settings.session_idle_seconds)
+    expired = now >= sess.expires_at or now - sess.last_seen_at >= idle
+    if expired or account.revoked_at is not None or account.locked_at is not None:
+        s.delete(sess)
+        return None
+    if now - sess.last_seen_at >= LAST_SEEN_GRANULARITY:
+        sess.last_seen_at = now
+    return PatientCaller(
+        sess.id, sess.public_id, account.id, account.pharmacy_id, account.handle, account.username
+    )
+
+
+def refuse_session(request: Request, action: str) -> ApiError:
+    """Audit a refused session (when a cookie was sent) and return the 401 to raise."""
+    if request.cookies.get(SESSION_COOKIE):
+        ctx_of(request).audit_alone(
+            actor="anonymous",
+            action=action,
+            target="",
+            address=address_of(request),
+            outcome="refused:session",
+        )
+    return not_authenticated()
+
+
 def patient_caller(request: Request, action: str) -> PatientCaller:
     """The account behind the session cookie; expired or unknown sessions are refused."""
     ctx = ctx_of(request)
-    token = request.cookies.get(SESSION_COOKIE)
-    now = ctx.now()
-    caller: PatientCaller | None = None
-    if token:
-        with transaction(ctx.db) as s:
-            row = s.execute(
-                sa.select(SessionRow, Account)
-                .join(Account, Account.id == SessionRow.account_id)
-                .where(SessionRow.token_hash == hash_secret(token))
-            ).one_or_none()
-            if row is not None:
-                sess, account = row
-                idle = dt.timedelta(seconds=ctx.settings.session_idle_seconds)
-                expired = now >= sess.expires_at or now - sess.last_seen_at >= idle
-                if expired or account.revoked_at is not None or account.locked_at is not None:
-                    s.delete(sess)
-                else:
-                    if now - sess.last_seen_at >= LAST_SEEN_GRANULARITY:
-                        sess.last_seen_at = now
-                    caller = PatientCaller(
-                        sess.id,
-                        sess.public_id,
-                        account.id,
-                        account.pharmacy_id,
-                        account.handle,
-                        account.username,
-                    )
+    with transaction(ctx.db) as s:
+        caller = resolve_session(s, ctx, request.cookies.get(SESSION_COOKIE))
     if caller is None:
-        if token:
-            ctx.audit_alone(
-                actor="anonymous",
-                action=action,
-                target="",
-                address=address_of(request),
-                outcome="refused:session",
-            )
-        raise not_authenticated()
+        raise refuse_session(request, action)
     return caller

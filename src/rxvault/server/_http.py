@@ -130,6 +130,9 @@ class SecurityMiddleware:
             if path.startswith(BINARY_UPLOAD_PREFIX)
             else self.settings.limits.max_json_bytes
         )
+        too_large = (
+            "batch_too_large" if path.startswith(BINARY_UPLOAD_PREFIX) else "request_too_large"
+        )
         received = [0]
 
         async def receive_wrapper() -> Message:
@@ -152,7 +155,7 @@ class SecurityMiddleware:
                 await self._send_error(
                     send_wrapper,
                     413,
-                    "request_too_large",
+                    too_large,
                     f"The request body is larger than {limit} bytes.",
                     request_id,
                 )
@@ -179,7 +182,10 @@ class SecurityMiddleware:
     def _refusal(self, scope: Scope, path: str, limit: int) -> tuple[int, str, str] | None:
         declared = _header(scope, b"content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-            return 413, "request_too_large", f"The request body is larger than {limit} bytes."
+            code = (
+                "batch_too_large" if path.startswith(BINARY_UPLOAD_PREFIX) else "request_too_large"
+            )
+            return 413, code, f"The request body is larger than {limit} bytes."
         method = scope.get("method", "GET")
         if method not in UNSAFE_METHODS:
             return None

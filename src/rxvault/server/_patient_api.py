@@ -20,6 +20,8 @@ from rxvault.server._deps import (
     address_of,
     ctx_of,
     patient_caller,
+    refuse_session,
+    resolve_session,
 )
 from rxvault.server._errors import (
     ApiError,
@@ -409,15 +411,19 @@ def key_bundle(request: Request) -> KeyBundleOut:
 @router.get("/me/block", response_model=BlockOut)
 def my_block(request: Request) -> BlockOut:
     """The patient's own signed, encrypted block (or signed deletion, or nothing yet)."""
-    caller = patient_caller(request, "patient.block")
     ctx = ctx_of(request)
-    with transaction(ctx.db) as s:
-        record = s.execute(
-            sa.select(Record).where(
-                Record.pharmacy_id == caller.pharmacy_id, Record.handle == caller.handle
-            )
-        ).scalar_one_or_none()
-        ctx.audit(s, actor=caller.actor, action="patient.block", address=address_of(request))
+    record: Record | None = None
+    with transaction(ctx.db) as s:  # one transaction: the hot path of the portal
+        caller = resolve_session(s, ctx, request.cookies.get(SESSION_COOKIE))
+        if caller is not None:
+            record = s.execute(
+                sa.select(Record).where(
+                    Record.pharmacy_id == caller.pharmacy_id, Record.handle == caller.handle
+                )
+            ).scalar_one_or_none()
+            ctx.audit(s, actor=caller.actor, action="patient.block", address=address_of(request))
+    if caller is None:
+        raise refuse_session(request, "patient.block")
     if record is not None and record.state == "live" and record.envelope is not None:
         return BlockOut(
             state="live",
