@@ -211,3 +211,20 @@ def test_corrupt_files_raise_only_dbf_errors(
             assert table.num_rows <= 3 or not strict
     except dbf.DbfError:
         pass
+
+
+def test_lenient_record_shorter_than_its_fields(tmp_path: Path) -> None:
+    fields = [F("A", "C", 2), F("B", "I", 4)]
+    path = write_dbf(tmp_path / "t.dbf", fields, [b"ab\x01\x00", b"cd\x02\x00"], record_length=5)
+    expect(path, dbf.RecordLengthError)
+    with open_table(path, strict=False) as t:
+        assert t.read().to_pylist() == [{"A": "ab", "B": None}, {"A": "cd", "B": None}]
+
+
+def test_a_batch_of_deleted_records_only(tmp_path: Path) -> None:
+    fields = [F("I", "I", 4), F("T", "T", 8), F("D", "D", 8)]
+    rec = struct.pack("<i", 5) + struct.pack("<ii", 2460000, 0) + b"20240101"
+    path = write_dbf(tmp_path / "t.dbf", fields, [rec] * 5, flags=[0x2A] * 4 + [0x20])
+    with open_table(path) as t:
+        assert [b.num_rows for b in t.iter_batches(batch_size=2)] == [0, 0, 1]
+        assert t.read().column("I").to_pylist() == [5]

@@ -109,6 +109,8 @@ def _blank(raw: U8) -> Mask:
 def _view(batch: Batch, f: Field, dtype: str, at: int = 0) -> npt.NDArray[Any]:
     """A zero-copy strided view of a binary field (one value per record)."""
     rec = batch.rec
+    if rec.shape[0] == 0 or f.offset + at + np.dtype(dtype).itemsize > rec.shape[1]:
+        return np.zeros(rec.shape[0], dtype=dtype)
     return np.ndarray(
         shape=(rec.shape[0],),
         dtype=dtype,
@@ -131,6 +133,9 @@ def _digits_value(raw: U8, weights: list[int]) -> I64:
 def decode(batch: Batch, f: Field) -> pa.Array:
     """The Arrow array of field ``f`` for the records of ``batch``."""
     t = f.type
+    if f.offset + f.length > batch.rec.shape[1]:
+        # lenient mode, record length shorter than the fields (reported at open): no bytes
+        return pa.nulls(batch.n, f.arrow_type)
     null = batch.null_mask(f)
     if f.is_memo:
         return _memo(batch, f, null)
