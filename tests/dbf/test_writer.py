@@ -350,3 +350,35 @@ def test_editor_rejects_bad_record_numbers(tmp_path: Path) -> None:
     write_table(path, FIELDS, ROWS)
     with TableEditor(path) as ed, pytest.raises(DbfWriteError, match="record 3 does not exist"):
         ed.delete(3)
+
+
+def test_option_errors(tmp_path: Path) -> None:
+    path = tmp_path / "opt.dbf"
+    fields = [FieldSpec("M", "M")]
+    with pytest.raises(DbfWriteError, match=r"memo block size must be 1\.\.32768"):
+        write_table(path, fields, [], memo_block_size=0)
+    with pytest.raises(DbfWriteError, match="unknown code page 'klingon'"):
+        write_table(path, fields, [], codepage="klingon")
+    with pytest.raises(DbfWriteError, match="duplicate field name 'a'"):
+        write_table(path, [FieldSpec("A", "C", 1), FieldSpec("a", "C", 1)], [])
+    with pytest.raises(DbfWriteError, match="cannot write version 0xF5"):
+        write_table(path, fields, [], version=0xF5)
+    with pytest.raises(DbfWriteError, match="only integer"):
+        write_table(path, [FieldSpec("A", "N", 5, autoincrement=True)], [])
+    with pytest.raises(DbfWriteError, match="deleted= has 1 flags for 2 rows"):
+        write_table(path, [FieldSpec("A", "L")], [{}, {}], deleted=[True])
+
+
+def test_editor_on_dbase3_memo(tmp_path: Path) -> None:
+    path = tmp_path / "d3.dbf"
+    fields = [FieldSpec("NAME", "C", 10), FieldSpec("NOTE", "M")]
+    write_table(path, fields, [{"NAME": "a", "NOTE": "first"}], version=0x03)
+    with TableEditor(path) as ed:
+        block = ed.memo_pointer(1, "NOTE")
+        ed.update(1, {"NOTE": "second"})
+        assert ed.memo_pointer(1, "NOTE") == block
+        ed.update(1, {"NOTE": "x" * 600})
+        assert ed.memo_pointer(1, "NOTE") > block
+        ed.append([{"NAME": "b", "NOTE": "third"}])
+    got = [dict(r) for r in dbfread.DBF(str(path))]
+    assert [(g["NAME"], g["NOTE"]) for g in got] == [("a", "x" * 600), ("b", "third")]
