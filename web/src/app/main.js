@@ -240,6 +240,7 @@ function handleFailure(exc, { box, progress }) {
 }
 
 function loginForm({ username, unlockOnly, intro }) {
+  C.prepareKeyWorker();
   const box = messageBox();
   const user = field({ label: "Username", name: "username", autocomplete: "username", value: username, autocapitalize: "none", spellcheck: false });
   const pass = field({ label: "Password", name: "password", type: "password", autocomplete: "current-password" });
@@ -251,6 +252,7 @@ function loginForm({ username, unlockOnly, intro }) {
   const form = h("form", { class: "card", novalidate: true }, intro ? h("p", {}, intro) : null, box.el, user.wrapper, pass.wrapper, submit, progress.el);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    performance.mark("rxvault:login-pressed");
     box.clear();
     user.setError(null);
     pass.setError(null);
@@ -308,6 +310,7 @@ function showUnlock(username, reason) {
 function showRegister(code) {
   forget();
   showNav(false);
+  C.prepareKeyWorker();
   const box = messageBox();
   const codeField = field({
     label: "Enrollment code",
@@ -482,6 +485,7 @@ async function register(code, username, password, { progress, box, user }) {
 
 async function loadRecords() {
   const block = await api("GET", "/me/block");
+  performance.mark("rxvault:block-fetched");
   if (!vault) return;
   if (block.handle !== vault.handle) throw new C.HandleMismatch("the server sent another patient's block");
   if (block.state === "live") {
@@ -491,12 +495,15 @@ async function loadRecords() {
       expectedHandle: vault.handle,
       minVersion: seenVersion(vault.handle),
     });
+    performance.mark("rxvault:block-opened");
     const doc = readDocument(opened.document);
     opened.document.fill(0);
     rememberVersion(vault.handle, opened.header.version);
     vault.doc = doc;
     vault.header = opened.header;
+    performance.mark("rxvault:document-read");
     showRecords();
+    performance.mark("rxvault:records-shown");
   } else if (block.state === "deleted") {
     const header = await C.verifyTombstone(C.b64decode(block.tombstone), vault.pharmacyPublicKey);
     if (header.handle !== vault.handle) throw new C.HandleMismatch("the deletion is for another patient");
@@ -645,6 +652,7 @@ function showAccount() {
   vault.history?.teardown();
   vault.history = null;
   showNav(true);
+  C.prepareKeyWorker();
   const box = messageBox();
   const current = field({ label: "Current password", name: "current-password", type: "password", autocomplete: "current-password" });
   const next = field({ label: "New password", name: "new-password", type: "password", hint: `At least ${MIN_LENGTH} characters.`, autocomplete: "new-password" });

@@ -9,10 +9,20 @@ import { checkKdfParams } from "./kdf.js";
 const WORKER_URL = "/assets/argon2-worker.js";
 const ESTIMATE_KEY = "rxvault.kdf-ms"; // a duration, not a secret
 let counter = 0;
+let spare = null;
+
+/**
+ * Start a worker ahead of time (while the patient types) so its WebAssembly is ready. Each
+ * worker serves one derivation and is then terminated, which frees its memory.
+ */
+export function prepareKeyWorker() {
+  if (!spare) spare = new Worker(WORKER_URL, { type: "module" });
+}
 
 export function deriveClientKeysInWorker(password, salt, params, onProgress = () => {}) {
   checkKdfParams(params);
-  const worker = new Worker(WORKER_URL, { type: "module" });
+  const worker = spare ?? new Worker(WORKER_URL, { type: "module" });
+  spare = null;
   const id = ++counter;
   const estimate = Number(localStorage.getItem(ESTIMATE_KEY)) || 1500;
   const started = performance.now();

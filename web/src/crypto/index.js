@@ -13,7 +13,7 @@ export { verifyTombstone, makeTombstone } from "./tombstone.js";
 export { verifySignature } from "./keys.js";
 export { verifyBatch, makeBatch } from "./batch.js";
 export { kdfParamsFromDict, kdfParamsToDict, checkKdfParams, KDF_FLOOR } from "./kdf.js";
-export { deriveClientKeysInWorker } from "./client-keys.js";
+export { deriveClientKeysInWorker, prepareKeyWorker } from "./client-keys.js";
 export { wrapKeyBundle, unwrapKeyBundle, rewrapKeyBundle } from "./bundle.js";
 export {
   parseEnrollmentCode,
