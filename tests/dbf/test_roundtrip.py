@@ -248,15 +248,12 @@ def test_written_tables_read_back_identically(tmp_path_factory: Any, case: Case)
         expected.append(out)
         autoinc += 1
     assert got == expected
-    if any(not d for d in case.deleted):  # all deleted: see test_only_deleted_records
-        with open_table(path) as t:
-            live = t.read().to_pylist()
-            assert list(t.rows()) == live
-        assert live == [
-            {k: v for k, v in row.items() if k != "_deleted"}
-            for row in expected
-            if not row["_deleted"]
-        ]
+    with open_table(path) as t:
+        live = t.read().to_pylist()
+        assert list(t.rows()) == live
+    assert live == [
+        {k: v for k, v in row.items() if k != "_deleted"} for row in expected if not row["_deleted"]
+    ]
 
 
 @st.composite
@@ -321,6 +318,7 @@ def test_damaged_tables_raise_only_dbf_errors(
     reason="reader bug found by the property test above: a record length one byte short of "
     "the fields makes lenient mode raise IndexError (rxvault/dbf/_columns.py null_mask)",
     raises=IndexError,
+    strict=False,  # not strict: the reader is being fixed in parallel; then drop this mark
 )
 def test_record_length_one_short_in_lenient_mode(tmp_path: Path) -> None:
     fields = [
@@ -343,6 +341,7 @@ def test_record_length_one_short_in_lenient_mode(tmp_path: Path) -> None:
     reason="reader bug found by the property test above: a datetime whose Julian day is far "
     "past 9999-12-31 is returned as is, and rows() then raises OverflowError",
     raises=OverflowError,
+    strict=False,  # not strict: the reader is being fixed in parallel; then drop this mark
 )
 def test_datetime_far_out_of_range(tmp_path: Path) -> None:
     path = tmp_path / "t.dbf"
@@ -356,11 +355,6 @@ def test_datetime_far_out_of_range(tmp_path: Path) -> None:
             _read_everything(path, strict=strict)
 
 
-@pytest.mark.xfail(
-    reason="reader bug found by the property test above: when every record of a batch is "
-    "deleted, reading live records raises ValueError (rxvault/dbf/_columns.py _view)",
-    raises=ValueError,
-)
 def test_only_deleted_records(tmp_path: Path) -> None:
     path = tmp_path / "t.dbf"
     fields = [FieldSpec("B", "B"), FieldSpec("M", "M")]

@@ -1059,8 +1059,20 @@ def _fill_autoincrement(
         values = columns.get(col.spec.name)
         if values is None:
             values = [None] * n
-        raw = _arrow_array(values).to_pylist() if _is_arrow(values) else list(values)
         nxt = col.autoinc_next
+        if (
+            isinstance(values, (pa.Array, pa.ChunkedArray))
+            and values.null_count == 0
+            and pa.types.is_integer(values.type)
+        ):
+            # Every value given (a whole table written at once): only the counter moves.
+            if n:
+                nxt = max(nxt, int(pc.max(values).as_py()) + col.autoinc_step)
+            if nxt > 2**31 - 1:
+                raise ctx.fail(n - 1, col, "the autoincrement counter passed 2**31 - 1")
+            layout.columns[i] = _replace_autoinc(col, nxt)
+            continue
+        raw = _arrow_array(values).to_pylist() if _is_arrow(values) else list(values)
         filled: list[object] = []
         for row, given in enumerate(raw):
             value = nxt if given is None else given
