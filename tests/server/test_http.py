@@ -152,3 +152,23 @@ def test_oversized_bodies_are_refused(make_server) -> None:
 
     r = c.post("/api/v1/prelogin", content=chunks(), headers={"Content-Type": "application/json"})
     _assert_error(r, 413, "request_too_large")
+
+
+@pytest.mark.parametrize("name", ["a\x00b", "\ud800x", "x" * 190, "Ünïcödé名前"])
+def test_odd_usernames_never_cause_server_errors(http, name) -> None:
+    import json
+
+    for path, body in (
+        ("/api/v1/prelogin", {"username": name}),
+        ("/api/v1/login", {"username": name, "auth_key": "A" * 43}),
+    ):
+        raw = json.dumps(body).encode()  # escapes, so lone surrogates travel as \\ud800
+        r = http.post(path, content=raw, headers={"Content-Type": "application/json"})
+        assert r.status_code in {200, 401, 422}, r.text
+
+
+def test_odd_path_parameters_never_cause_server_errors(server, pharmacy) -> None:
+    for path in ("/api/v1/agent/records/a%00b", "/api/v1/agent/records/" + "f" * 300):
+        assert pharmacy.http.get(path).status_code == 422
+    r = pharmacy.http.request("DELETE", "/api/v1/agent/enrollments/a%00b", json={})
+    assert r.status_code == 422

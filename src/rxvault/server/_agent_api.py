@@ -9,7 +9,7 @@ import datetime as dt
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
@@ -19,6 +19,7 @@ from rxvault.server._deps import address_of, agent_caller, ctx_of
 from rxvault.server._errors import ApiError, invalid_request
 from rxvault.server._models import Enrollment, KeyRegistration, Pharmacy, Record
 from rxvault.server._schemas import (
+    HEX_ID,
     BatchResult,
     DirectoryEntry,
     DirectoryOut,
@@ -30,6 +31,8 @@ from rxvault.server._schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/agent", tags=["agent"])
+
+HexId = Annotated[str, Path(pattern=HEX_ID)]
 
 MAX_ENROLLMENT_DAYS = 366
 BATCH_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
@@ -163,7 +166,7 @@ def post_enrollments(body: EnrollmentsIn, request: Request) -> EnrollmentsOut:
 
 
 @router.delete("/enrollments/{lookup_id}", status_code=204)
-def delete_enrollment(lookup_id: str, request: Request) -> None:
+def delete_enrollment(lookup_id: HexId, request: Request) -> None:
     """Revoke an enrollment code that has not been used."""
     caller = agent_caller(request, "enroll")
     ctx = ctx_of(request)
@@ -189,7 +192,7 @@ def delete_enrollment(lookup_id: str, request: Request) -> None:
 @router.get("/key-directory", response_model=DirectoryOut)
 def get_key_directory(
     request: Request,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**53)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> DirectoryOut:
     """Patient key registrations after the cursor ``after``, oldest first."""
@@ -223,7 +226,18 @@ def get_key_directory(
     return DirectoryOut(entries=entries, next_cursor=rows[-1].seq if rows else after, more=more)
 
 
-@router.put("/batches/{batch_id}", response_model=BatchResult)
+@router.put(
+    "/batches/{batch_id}",
+    response_model=BatchResult,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
 async def put_batch(batch_id: str, request: Request) -> BatchResult:
     """Upload a signed batch (``application/octet-stream``, the bytes of ``make_batch``)."""
     ctx = ctx_of(request)
@@ -329,7 +343,7 @@ def _ingest_batch(
 
 
 @router.get("/records/{handle}", response_model=RecordOut)
-def get_record(handle: str, request: Request) -> RecordOut:
+def get_record(handle: HexId, request: Request) -> RecordOut:
     """The state of one handle's block (no contents): for the agent's status and repairs."""
     caller = agent_caller(request, "directory")
     with transaction(ctx_of(request).db) as s:
@@ -354,7 +368,7 @@ def _record_out(record: Record) -> RecordOut:
 
 
 @router.post("/records/{handle}/restore", response_model=RecordOut)
-def restore_record(handle: str, request: Request) -> RecordOut:
+def restore_record(handle: HexId, request: Request) -> RecordOut:
     """Make a block deleted within the last 30 days live again."""
     caller = agent_caller(request, "upload")
     ctx = ctx_of(request)

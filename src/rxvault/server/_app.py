@@ -106,6 +106,18 @@ def create_app(
             headers=exc.headers,
         )
 
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+        # The exception goes on to SecurityMiddleware, which logs it with the request id.
+        return JSONResponse(
+            error_body(
+                "internal_error",
+                "Something went wrong on the server. Please try again later.",
+                _request_id(request),
+            ),
+            status_code=500,
+        )
+
     @app.get("/api/v1/health", tags=["meta"])
     def health() -> dict[str, str]:
         """Liveness: the process answers (it does not touch the database)."""

@@ -4,9 +4,10 @@ changes and sessions. Authentication errors never reveal whether an account exis
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -545,7 +546,9 @@ def my_sessions(request: Request) -> SessionsOut:
 
 
 @router.delete("/me/sessions/{session_id}", status_code=204)
-def end_session(session_id: str, request: Request) -> None:
+def end_session(
+    session_id: Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")], request: Request
+) -> None:
     """End one of the patient's own sessions."""
     caller = patient_caller(request, "patient.session-end")
     ctx = ctx_of(request)

@@ -155,7 +155,8 @@ class RecordOut(BaseModel):
 
 # --- patient ------------------------------------------------------------------------------
 
-Username = Annotated[str, Field(min_length=1, max_length=200)]
+# No control characters (PostgreSQL text cannot hold NUL; none belongs in a name).
+Username = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 class PreloginIn(Strict):
