@@ -6,9 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Playwright, expect, sync_playwright
 
 from ._support import CHROMIUM, CHROMIUM_ARGS
+
+# Argon2id at 64 MiB takes seconds on a loaded 2-core machine: assertions wait up to 15 s.
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="session")

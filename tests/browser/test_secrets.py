@@ -18,7 +18,7 @@ from rxvault.format import _kdf
 from rxvault.server._admin import Admin
 from rxvault.server._db import transaction
 
-from ._portal import PASSWORD, log_in, register, screen
+from ._portal import PASSWORD, TIMEOUT, log_in, register, screen
 from ._support import (
     PORTAL_ROOT,
     LiveServer,
@@ -90,7 +90,7 @@ def test_no_secret_leaves_the_browser(
     page.get_by_role("button", name="Log out").click()
     log_in(page, server.url, "secret.keeper")
     screen(page, "records")
-    expect(page.get_by_text(MARKER_DRUG).first).to_be_visible()
+    expect(page.locator("td[data-label=Drug]", has_text=MARKER_DRUG)).to_be_visible()
 
     # What the password derives to, computed here from the account's salt on the server.
     ctx = server.ctx
@@ -186,15 +186,26 @@ def test_idle_lock_removes_keys_and_records(
     register(page, server.url, code.compact, "idle.user")
     screen(page, "notice")
     pharmacy.publish("sec-2", make_document("Ida", "Idle", fills_with_marker()))
-    page.evaluate("localStorage.setItem('rxvault.idle-seconds', '2')")
+    page.evaluate("localStorage.setItem('rxvault.idle-seconds', '3')")
     page.reload()
+    # Watch the page itself, so a slow test driver cannot miss the records before the lock.
+    page.evaluate(
+        """marker => {
+            window.__seen = [];
+            const main = document.querySelector("main");
+            new MutationObserver(() => window.__seen.push(
+                [main.dataset.screen, main.textContent.includes(marker)]
+            )).observe(main, {childList: true, subtree: true, attributes: true});
+        }""",
+        MARKER_DRUG,
+    )
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Unlock").click()
-    screen(page, "records")
-    expect(page.get_by_text(MARKER_DRUG).first).to_be_visible()
-    # No input for two seconds: the page locks itself.
+    # No input for three seconds: the page locks itself.
+    expect(page.get_by_text("locked itself")).to_be_visible(timeout=TIMEOUT)
     screen(page, "unlock")
-    expect(page.get_by_text("locked itself")).to_be_visible()
+    seen = page.evaluate("window.__seen")
+    assert ["records", True] in seen  # the records were shown, then removed
     assert MARKER_DRUG not in page.content()
     assert "Ida Idle" not in page.content()
     page.context.close()
@@ -225,7 +236,9 @@ def test_hostile_record_content_is_shown_as_text(
     screen(page, "records")
     main = page.locator("main")
     expect(page.get_by_role("heading", level=1)).to_have_text("Records for <em>Eve</em> O'Hostile")
-    expect(page.get_by_text("<script>window.__pwned = 1</script>").first).to_be_visible()
+    expect(
+        page.locator("td[data-label=Drug]", has_text="<script>window.__pwned = 1</script>")
+    ).to_be_visible()
     expect(page.get_by_text("<iframe src=//evil.example>")).to_be_visible()
     assert page.evaluate("window.__pwned") is None
     for tag in ("script", "img", "iframe", "em", "b", "a"):
