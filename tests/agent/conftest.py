@@ -107,10 +107,15 @@ class Harness:
         self.app = create_app(self.settings)
         self.ctx = self.app.app.state.rxvault  # type: ignore[attr-defined]
         self.clients: list[httpx.Client] = []
+        self.token = self.add_pharmacy("main-street")
+
+    def add_pharmacy(self, slug: str) -> str:
+        """Create a pharmacy; returns its API token."""
         with self.session() as s:
             admin = Admin(s, self.ctx.audit_key, self.ctx.now())
-            admin.create_pharmacy("main-street", "Main Street Pharmacy")
-            self.token, _ = admin.create_token("main-street")
+            admin.create_pharmacy(slug, f"{slug.title()} Pharmacy")
+            token, _ = admin.create_token(slug)
+        return token
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Any]:
@@ -203,13 +208,15 @@ class Agent:
         return AgentContext.load(self.home, self.harness.client)
 
 
-def make_agent(harness: Harness, home: Path, source: Path, **sync: object) -> Agent:
+def make_agent(
+    harness: Harness, home: Path, source: Path, token: str | None = None, **sync: object
+) -> Agent:
     init_home(
         home,
         pharmacy_name="Main Street Pharmacy",
         server_url=BASE_URL,
         source_dir=source,
-        token=harness.token,
+        token=token or harness.token,
         http_factory=harness.client,
     )
     settings = {"retries": 2, "backoff": 0.01, "read_wait": 0.01, **sync}
