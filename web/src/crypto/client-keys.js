@@ -6,7 +6,10 @@
 import * as errors from "./errors.js";
 import { checkKdfParams } from "./kdf.js";
 
-const WORKER_URL = "/assets/argon2-worker.js";
+/** The worker's URL: named by the page (the build gives it a content-hashed name). */
+function workerUrl() {
+  return document.querySelector('meta[name="rxvault-argon2-worker"]')?.content ?? "/assets/argon2-worker.js";
+}
 const ESTIMATE_KEY = "rxvault.kdf-ms"; // a duration, not a secret
 let counter = 0;
 let spare = null;
@@ -16,12 +19,12 @@ let spare = null;
  * worker serves one derivation and is then terminated, which frees its memory.
  */
 export function prepareKeyWorker() {
-  if (!spare) spare = new Worker(WORKER_URL, { type: "module" });
+  if (!spare) spare = new Worker(workerUrl(), { type: "module" });
 }
 
 export function deriveClientKeysInWorker(password, salt, params, onProgress = () => {}) {
   checkKdfParams(params);
-  const worker = spare ?? new Worker(WORKER_URL, { type: "module" });
+  const worker = spare ?? new Worker(workerUrl(), { type: "module" });
   spare = null;
   const id = ++counter;
   const estimate = Number(localStorage.getItem(ESTIMATE_KEY)) || 1500;
