@@ -11,7 +11,7 @@ import dbfread
 import pyarrow as pa
 import pytest
 
-from rxvault.dbf._writer import DbfWriteError, FieldSpec, TableEditor, write_dbc, write_table
+from rxvault.dbf import DbfWriteError, FieldSpec, TableEditor, write_dbc, write_table
 
 
 def _header(path: Path) -> dict[str, int]:

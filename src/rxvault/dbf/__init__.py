@@ -7,6 +7,8 @@
 See :class:`Table` for the attributes and :mod:`rxvault.dbf._errors` for the error tree.
 """
 
+from rxvault.dbf._dbc_writer import write_dbc
+from rxvault.dbf._editor import TableEditor
 from rxvault.dbf._errors import (
     Anomaly,
     BadValueError,
@@ -24,9 +26,10 @@ from rxvault.dbf._errors import (
     TruncatedError,
     UnsupportedTable,
 )
+from rxvault.dbf._field_spec import DbfWriteError, FieldSpec
 from rxvault.dbf._header import Field
 from rxvault.dbf._table import MemoInfo, Table, open_table, read_table
-from rxvault.dbf._writer import DbfWriteError, FieldSpec, TableEditor, write_dbc, write_table
+from rxvault.dbf._writer import write_table
 
 __all__ = [
     "Anomaly",
