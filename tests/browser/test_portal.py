@@ -50,6 +50,13 @@ def test_register_log_in_read_search_sort_export_log_out(
 ) -> None:
     code = pharmacy.enroll("100234")
     page = new_page(browser)
+    # Nothing the portal does is blocked by the server's CSP, and no script error happens.
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on(
+        "console",
+        lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     # The QR link carries the code in the fragment; lower case and dashes are forgiven.
     register(page, server.url, code.text.lower(), "jane.doe")
     screen(page, "notice")
@@ -127,6 +134,7 @@ def test_register_log_in_read_search_sort_export_log_out(
     page.evaluate("window.dispatchEvent(new Event('afterprint'))")
     page.emulate_media(media="screen")
 
+    assert problems == []
     page.get_by_role("button", name="Log out").first.click()
     screen(page, "login")
     assert "Metformin" not in page.content()
