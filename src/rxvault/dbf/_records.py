@@ -8,7 +8,7 @@ give no value for an autoincrement field and moves the field's counter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,31 +31,33 @@ from rxvault.dbf._values import U8, Context, Encoded, as_list
 __all__ = ["encode_column", "encode_records", "fill_autoincrement", "rows_to_columns"]
 
 
+_ENCODERS: dict[str, Callable[[Column, Any, int, Context], Encoded]] = {
+    "C": encode_text,
+    "V": encode_text,
+    "Q": encode_text,
+    "N": encode_numeric,
+    "F": encode_numeric,
+    "D": encode_date,
+    "T": encode_datetime,
+    "L": encode_logical,
+    "I": encode_integer,
+    "B": encode_double,
+    "Y": encode_currency,
+}
+
+
 def encode_column(col: Column, values: Any, n: int, ctx: Context, vfp: bool) -> Encoded:
     """One field's values (Python sequence or Arrow column of ``n`` rows) as record bytes."""
     t = col.spec.type
-    if t in "CV" or t == "Q":
-        return encode_text(col, values, n, ctx)
-    if t in "NF":
-        return encode_numeric(col, values, n, ctx)
-    if t == "D":
-        return encode_date(col, values, n, ctx)
-    if t == "T":
-        return encode_datetime(col, values, n, ctx)
-    if t == "L":
-        return encode_logical(col, values, n, ctx)
-    if t == "I":
-        return encode_integer(col, values, n, ctx)
-    if t == "B":
-        return encode_double(col, values, n, ctx)
-    if t == "Y":
-        return encode_currency(col, values, n, ctx)
     if t in MEMO_TYPES:
         memos = memo_values(col, values, n, ctx)
         memo_null = np.array([m is None for m in memos], dtype=bool) if col.spec.nullable else None
         blank = np.full((n, col.length), 0x20 if not vfp else 0, dtype=np.uint8)
         return Encoded(blank, memo_null, memos=memos)
-    raise AssertionError(t)
+    encoder = _ENCODERS.get(t)
+    if encoder is None:
+        raise AssertionError(t)
+    return encoder(col, values, n, ctx)
 
 
 def rows_to_columns(
