@@ -179,6 +179,20 @@ def test_wrong_password_and_typo_in_code(
     expect(page.get_by_role("alert").filter(has_text="not right")).to_be_visible(timeout=TIMEOUT)
     page.context.close()
 
+    # A taken username is said so next to the field; another one then works with the same code.
+    again = pharmacy.enroll("200002")
+    page = new_page(browser)
+    register(page, server.url, again.text, "pat.typo")
+    expect(page.get_by_role("alert").filter(has_text="This username is taken")).to_be_visible(
+        timeout=TIMEOUT
+    )
+    page.get_by_label("Choose a username").fill("pat.other")
+    page.get_by_label("Choose a password").fill(PASSWORD)
+    page.get_by_label("Type the password again").fill(PASSWORD)
+    page.get_by_role("button", name="Create my account").click()
+    screen(page, "notice")
+    page.context.close()
+
 
 def _us_date(iso: str) -> str:
     import datetime as dt
