@@ -191,3 +191,25 @@ def test_stale_records_show_a_warning(
     screen(page, "records")
     expect(page.get_by_text("last updated 5 days ago")).to_be_visible()
     page.context.close()
+
+
+def test_weak_password_hashing_parameters_are_refused(
+    browser: Browser, server: LiveServer, pharmacy: Pharmacy
+) -> None:
+    page, _ = registered(browser, server, pharmacy)
+    logins: list[str] = []
+    page.on("request", lambda r: logins.append(r.url))
+
+    def weaken(route: Route) -> None:
+        response = route.fetch()
+        body = response.json()
+        body["kdf"] = {"alg": "argon2id", "m": 1024, "p": 1, "t": 1}
+        route.fulfill(response=response, body=json.dumps(body))
+
+    page.route("**/api/v1/prelogin", weaken)
+    page.reload()
+    unlock(page)
+    assert_refused(page, "WeakKdfParameters")
+    # The password was not used: nothing derived from it was sent.
+    assert [u for u in logins if u.endswith(("/api/v1/login", "/api/v1/me/key-bundle"))] == []
+    page.context.close()
