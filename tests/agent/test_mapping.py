@@ -107,3 +107,20 @@ def test_mistakes_found_in_the_data_name_the_line(
 def test_invalid_toml_is_reported(tmp_path: Path) -> None:
     error = check("format = 1\n[tables\n", tmp_path)
     assert "not valid TOML" in error.message
+
+
+def test_document_json_is_canonical_json(source: Path, tmp_path: Path) -> None:
+    from rxvault.agent._documents import document_json
+    from rxvault.format import canonical_json, parse_json
+
+    mapping = parse_mapping(DEMO, tmp_path / "demo.toml")
+    docs = prepare(mapping, read_source(mapping, source), "Pharmacie « Ça va » \u2028 \x07")
+    count = 0
+    for _, data in docs.build(range(len(docs))):
+        document = parse_json(data)
+        assert canonical_json(document) == data
+        assert document_json(document) == data
+        count += 1
+    assert count == len(docs)
+    tricky = {"b": ['\x00\x1f"\\\t\n\r\b\f\u2028\U0001f600é', 2**53 - 1, None, True], "a": {}}
+    assert document_json(tricky) == canonical_json(tricky)
