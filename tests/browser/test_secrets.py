@@ -245,3 +245,23 @@ def test_hostile_record_content_is_shown_as_text(
         assert main.locator(tag).count() == 0, tag
     assert errors == []
     page.context.close()
+
+
+def test_going_back_to_the_page_does_not_show_the_records(
+    browser: Browser, server: LiveServer, pharmacy: Pharmacy
+) -> None:
+    code = pharmacy.enroll("sec-4")
+    page = browser.new_context().new_page()
+    register(page, server.url, code.compact, "back.user")
+    screen(page, "notice")
+    pharmacy.publish("sec-4", make_document("Bea", "Back", fills_with_marker()))
+    page.reload()
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Unlock").click()
+    screen(page, "records")
+    page.goto(server.url + "/robots.txt")
+    page.go_back()
+    screen(page, "unlock")
+    assert MARKER_DRUG not in page.content()
+    assert "Bea Back" not in page.content()
+    page.context.close()

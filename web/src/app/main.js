@@ -154,6 +154,11 @@ function touch() {
 }
 
 for (const type of ["pointerdown", "keydown", "wheel", "touchstart", "scroll"]) window.addEventListener(type, touch, { passive: true });
+// Leaving the page (or the browser keeping it in its back/forward cache) forgets the keys and
+// the records, so going Back never shows them again without the password.
+window.addEventListener("pagehide", () => {
+  if (vault) lock("manual");
+});
 
 function lock(reason) {
   const username = vault?.username ?? lastUsername;
@@ -799,7 +804,20 @@ function describeAgent(ua) {
 // ---------------------------------------------------------------------------------- start
 
 function wireNav() {
-  nav.querySelector("[data-nav=records]").addEventListener("click", () => vault?.doc && showRecords());
+  nav.querySelector("[data-nav=records]").addEventListener("click", async () => {
+    if (!vault) return;
+    if (vault.doc) {
+      showRecords();
+      return;
+    }
+    const box = messageBox();
+    main.append(box.el);
+    try {
+      await loadRecords();
+    } catch (exc) {
+      handleFailure(exc, { box });
+    }
+  });
   nav.querySelector("[data-nav=account]").addEventListener("click", () => showAccount());
   nav.querySelector("[data-nav=lock]").addEventListener("click", () => lock("manual"));
   nav.querySelector("[data-nav=logout]").addEventListener("click", () => logout());
