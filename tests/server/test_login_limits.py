@@ -48,7 +48,8 @@ def test_backoff_after_consecutive_failures_same_for_unknown_names(server, gina)
         assert admin.session.get(_ratelimit.RateLimit, _ratelimit.name_key("gina")) is None
 
 
-def test_lock_after_100_failures_until_unlocked(server, gina, patient_client) -> None:
+@pytest.mark.parametrize("by", ["pharmacy", "admin"])
+def test_lock_after_100_failures_until_unlocked(server, pharmacy, gina, patient_client, by):
     http = server.client("203.0.113.9")
     for _ in range(_ratelimit.LOCK_FAILURES):
         server.clock.advance(minutes=16)  # wait out each backoff (and the address window)
@@ -56,9 +57,13 @@ def test_lock_after_100_failures_until_unlocked(server, gina, patient_client) ->
     server.clock.advance(days=2)
     assert _login(http, "gina").status_code == 429
     with server.admin() as admin:
-        account = admin.account("gina")
-        assert account.locked_at is not None
-        admin.unlock_account("gina")
+        assert admin.account("gina").locked_at is not None
+    if by == "admin":
+        with server.admin() as admin:
+            admin.unlock_account("gina")
+    else:
+        r = pharmacy.http.post(f"/api/v1/agent/accounts/{pharmacy.handle('P1')}/unlock", json={})
+        assert r.json() == {"handle": pharmacy.handle("P1"), "was_locked": True}
     patient_client().login("gina", PASSWORD)
 
 

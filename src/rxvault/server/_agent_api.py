@@ -13,11 +13,11 @@ from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from rxvault.server import _crypto, _ingest
+from rxvault.server import _crypto, _ingest, _ratelimit
 from rxvault.server._db import transaction
 from rxvault.server._deps import address_of, agent_caller, ctx_of
 from rxvault.server._errors import ApiError, invalid_request
-from rxvault.server._models import Enrollment, KeyRegistration, Pharmacy, Record
+from rxvault.server._models import Account, Enrollment, KeyRegistration, Pharmacy, Record
 from rxvault.server._schemas import (
     HEX_ID,
     BatchResult,
@@ -28,6 +28,7 @@ from rxvault.server._schemas import (
     PharmacyKeyIn,
     PharmacyOut,
     RecordOut,
+    UnlockOut,
 )
 
 router = APIRouter(prefix="/api/v1/agent", tags=["agent"])
@@ -392,3 +393,36 @@ def restore_record(handle: HexId, request: Request) -> RecordOut:
             outcome=f"refused:{exc.code}",
         )
         raise
+
+
+@router.post("/accounts/{handle}/unlock", response_model=UnlockOut)
+def unlock_account(handle: HexId, request: Request) -> UnlockOut:
+    """Lift the lock placed on a patient's account after too many failed logins."""
+    caller = agent_caller(request, "enroll")
+    ctx = ctx_of(request)
+    with transaction(ctx.db) as s:
+        account = s.execute(
+            sa.select(Account).where(
+                Account.pharmacy_id == caller.pharmacy_id, Account.handle == handle
+            )
+        ).scalar_one_or_none()
+        if account is not None:
+            was_locked = account.locked_at is not None
+            account.locked_at = None
+            _ratelimit.reset(s, _ratelimit.name_key(account.username))
+            ctx.audit(
+                s,
+                actor=caller.actor,
+                action="agent.unlock",
+                target=f"account:{account.id}",
+                address=address_of(request),
+            )
+            return UnlockOut(handle=handle, was_locked=was_locked)
+    ctx.audit_alone(
+        actor=caller.actor,
+        action="agent.unlock",
+        target=handle,
+        address=address_of(request),
+        outcome="refused:not-found",
+    )
+    raise ApiError(404, "not_found", "No account for this handle.")

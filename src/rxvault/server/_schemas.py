@@ -153,6 +153,11 @@ class RecordOut(BaseModel):
     restorable_until: dt.datetime | None
 
 
+class UnlockOut(BaseModel):
+    handle: str
+    was_locked: bool
+
+
 # --- patient ------------------------------------------------------------------------------
 
 # No control characters (PostgreSQL text cannot hold NUL; none belongs in a name).

@@ -1,0 +1,377 @@
+"""Server benchmarks: ingest throughput, fetch-own-block load, login cost.
+
+- Ingest: blocks per second for batches of 1,000 sealed ~2 KB blocks, per database, through a
+  real ``rxvault serve`` process (uvicorn, one worker) over loopback HTTP.
+- Fetch: ``GET /api/v1/me/block`` with 50 concurrent logged-in sessions for a fixed time:
+  requests per second, p50/p99 latency, errors (must be zero).
+- Login: the client's Argon2id derivation against the server's share of a login (pre-login and
+  login requests), and pre-login for known against unknown names.
+
+``.venv/bin/python bench/bench_server.py [--databases sqlite,postgresql] [--markdown FILE]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+from rxvault import format as fmt
+from rxvault.client import PatientClient
+from rxvault.server._admin import Admin
+from rxvault.server._audit import audit_key
+from rxvault.server._db import create_db_engine, migrate, session_factory, transaction
+
+URLS = {
+    "sqlite": None,
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    "mariadb": "mysql+pymysql://root@127.0.0.1:3306/test",
+}
+COOKIE = "__Host-rxvault-session"
+PASSWORD = "benchmark password 1"
+
+
+def b64(value: bytes) -> str:
+    return base64.urlsafe_b64encode(value).rstrip(b"=").decode()
+
+
+@contextlib.contextmanager
+def scratch_database(kind: str, tmp: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp / 'bench.db'}"
+        return
+    base = sa.make_url(URLS[kind])
+    name = f"rxv_bench_{secrets.token_hex(4)}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            force = " WITH (FORCE)" if kind == "postgresql" else ""
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}{force}")
+        admin.dispose()
+
+
+@contextlib.contextmanager
+def running_server(url: str, pepper: bytes) -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(
+        os.environ,
+        RXVAULT_DATABASE_URL=url,
+        RXVAULT_CONFIG="",
+        RXVAULT_PEPPER=base64.b64encode(pepper).decode(),
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from rxvault.cli import main; main()",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+class Setup:
+    """A pharmacy with a registered key and an API token, made through the admin layer."""
+
+    def __init__(self, url: str, pepper: bytes, base: str) -> None:
+        engine = create_db_engine(url, pool_size=1)
+        with transaction(session_factory(engine)) as s:
+            admin = Admin(s, audit_key(pepper), dt.datetime.now(dt.UTC))
+            admin.create_pharmacy("bench", "Bench Pharmacy")
+            self.token, _ = admin.create_token("bench")
+        engine.dispose()
+        self.key = fmt.generate_pharmacy_key()
+        self.http = httpx.Client(
+            base_url=base, timeout=120, headers={"Authorization": f"Bearer {self.token}"}
+        )
+        r = self.http.put(
+            "/api/v1/agent/pharmacy-key", json={"public_key": b64(self.key.public_bytes())}
+        )
+        r.raise_for_status()
+        self.secret = fmt.generate_handle_secret()
+
+    def upload(self, blocks: list[bytes]) -> float:
+        bid = fmt.new_batch_id()
+        data = fmt.make_batch(
+            pharmacy_key=self.key,
+            batch_id=bid,
+            blocks=blocks,
+            tombstones=[],
+            created_at=dt.datetime.now(dt.UTC),
+        )
+        start = time.perf_counter()
+        r = self.http.put(
+            f"/api/v1/agent/batches/{bid}",
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        elapsed = time.perf_counter() - start
+        r.raise_for_status()
+        return elapsed
+
+
+def document(i: int) -> bytes:
+    rng = secrets.token_hex(1000)  # a ~2 KB document (the format pads the sealed block)
+    return fmt.canonical_json({"patient": f"P{i}", "notes": rng})
+
+
+def bench_ingest(setup: Setup, batches: int, size: int) -> dict[str, float]:
+    _, recipient = fmt.generate_patient_keypair()
+    now = dt.datetime.now(dt.UTC)
+    times = []
+    envelope_bytes = 0
+    for b in range(batches):
+        blocks = [
+            fmt.seal_block(
+                document(i),
+                pharmacy_key=setup.key,
+                handle=fmt.patient_handle(setup.secret, f"B{b}-{i}"),
+                version=1,
+                as_of=now,
+                recipient_public_key=recipient,
+            )
+            for i in range(size)
+        ]
+        envelope_bytes = sum(len(x) for x in blocks) // len(blocks)
+        times.append(setup.upload(blocks))
+    return {
+        "blocks_per_s": size / statistics.median(times),
+        "batch_s": statistics.median(times),
+        "block_bytes": envelope_bytes,
+    }
+
+
+def register_patients(setup: Setup, base: str, count: int) -> list[str]:
+    """Register ``count`` patients with published blocks; returns their session cookies."""
+    cookies = []
+    now = dt.datetime.now(dt.UTC)
+    for i in range(count):
+        code = fmt.new_enrollment_code()
+        sec = fmt.derive_enrollment(code)
+        handle = fmt.patient_handle(setup.secret, f"F{i}")
+        setup.http.post(
+            "/api/v1/agent/enrollments",
+            json={
+                "enrollments": [
+                    {
+                        "lookup_id": sec.lookup_id,
+                        "handle": handle,
+                        "pin_tag": b64(fmt.pin_tag(code, setup.key.public_bytes())),
+                        "expires_at": (now + dt.timedelta(days=1)).isoformat(),
+                    }
+                ]
+            },
+        ).raise_for_status()
+        client = PatientClient(base)
+        client.register(code.text, f"bench{i}", PASSWORD)
+        assert client.unlocked is not None
+        public = fmt.patient_public_key(client.unlocked.private_key)
+        block = fmt.seal_block(
+            document(i),
+            pharmacy_key=setup.key,
+            handle=handle,
+            version=1,
+            as_of=now,
+            recipient_public_key=public,
+        )
+        setup.upload([block])
+        cookie = client.http.get("/api/v1/me").request.headers["cookie"].split("=", 1)[1]
+        cookies.append(cookie)
+        client.close()
+    return cookies
+
+
+async def _load(base: str, cookies: list[str], seconds: float) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=len(cookies))
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
+
+        async def worker(cookie: str) -> None:
+            nonlocal errors
+            headers = {"Cookie": f"{COOKIE}={cookie}"}
+            while time.perf_counter() < stop:
+                start = time.perf_counter()
+                r = await http.get("/api/v1/me/block", headers=headers)
+                latencies.append(time.perf_counter() - start)
+                if r.status_code != 200 or r.json()["state"] != "live":
+                    errors += 1
+
+        await asyncio.gather(*(worker(c) for c in cookies))
+    return latencies, errors
+
+
+def bench_fetch(base: str, cookies: list[str], seconds: float) -> dict[str, float]:
+    start = time.perf_counter()
+    latencies, errors = asyncio.run(_load(base, cookies, seconds))
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+        "requests": len(latencies),
+        "errors": errors,
+    }
+
+
+def bench_login(base: str, repeat: int) -> dict[str, float]:
+    client = PatientClient(base)
+    pre = client.http.post("/api/v1/prelogin", json={"username": "bench0"}).json()
+    salt = base64.urlsafe_b64decode(pre["salt"] + "==")
+    params = fmt.KdfParams.from_dict(pre["kdf"])
+    kdf_times, server_times, known, unknown = [], [], [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        keys = fmt.derive_client_keys(PASSWORD, salt, params)
+        kdf_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        client.http.post("/api/v1/prelogin", json={"username": "bench0"}).raise_for_status()
+        r = client.http.post(
+            "/api/v1/login", json={"username": "bench0", "auth_key": b64(keys.auth_key)}
+        )
+        server_times.append(time.perf_counter() - start)
+        r.raise_for_status()
+    for _ in range(repeat * 5):
+        for name, sink in (("bench0", known), (f"nobody{secrets.token_hex(3)}", unknown)):
+            start = time.perf_counter()
+            client.http.post("/api/v1/prelogin", json={"username": name}).raise_for_status()
+            sink.append(time.perf_counter() - start)
+    client.close()
+    return {
+        "kdf_ms": statistics.median(kdf_times) * 1000,
+        "server_ms": statistics.median(server_times) * 1000,
+        "prelogin_known_ms": statistics.median(known) * 1000,
+        "prelogin_unknown_ms": statistics.median(unknown) * 1000,
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--batches", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--sessions", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--logins", type=int, default=5)
+    parser.add_argument("--markdown", type=Path, default=None)
+    args, _ = parser.parse_known_args(argv)
+    rows_ingest, rows_fetch, rows_login = [], [], []
+    for kind in [d.strip() for d in args.databases.split(",") if d.strip()]:
+        pepper = os.urandom(32)
+        with tempfile.TemporaryDirectory() as tmp, scratch_database(kind, Path(tmp)) as url:
+            engine = create_db_engine(url, pool_size=1)
+            migrate(engine)
+            engine.dispose()
+            with running_server(url, pepper) as base:
+                setup = Setup(url, pepper, base)
+                print(f"{kind}: ingest …", file=sys.stderr, flush=True)
+                ingest = bench_ingest(setup, args.batches, args.batch_size)
+                rows_ingest.append((kind, ingest))
+                print(
+                    f"{kind}: registering {args.sessions} patients …", file=sys.stderr, flush=True
+                )
+                cookies = register_patients(setup, base, args.sessions)
+                print(f"{kind}: fetch load …", file=sys.stderr, flush=True)
+                rows_fetch.append((kind, bench_fetch(base, cookies, args.seconds)))
+                rows_login.append((kind, bench_login(base, args.logins)))
+                setup.http.close()
+    lines = [
+        "## Server (`bench/bench_server.py`)",
+        "",
+        f"One `rxvault serve` process (uvicorn, 1 worker) on loopback HTTP, on a "
+        f"{os.cpu_count()}-core machine shared with other work; the load generator runs on the "
+        "same machine. Reproduce: `.venv/bin/python bench/bench_server.py`.",
+        "",
+        f"**Ingest** ({args.batches} batches of {args.batch_size} blocks sealed from ~2 KB "
+        "documents, padded by the format; median batch; signatures of the batch and of every "
+        "block verified by the server):",
+        "",
+        "| database | block size | seconds per batch | blocks per second |",
+        "|---|---|---|---|",
+    ]
+    for kind, r in rows_ingest:
+        lines.append(
+            f"| {kind} | {r['block_bytes']:.0f} B | {r['batch_s']:.2f} | {r['blocks_per_s']:,.0f} |"
+        )
+    lines += [
+        "",
+        f"**Fetch own block** ({args.sessions} concurrent sessions, {args.seconds:.0f} s; each "
+        "request checks the session, writes an audit entry and returns the block as JSON):",
+        "",
+        "| database | requests | requests per second | p50 | p99 | errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for kind, r in rows_fetch:
+        lines.append(
+            f"| {kind} | {r['requests']:.0f} | {r['rps']:,.0f} | {r['p50_ms']:.1f} ms | "
+            f"{r['p99_ms']:.1f} ms | {r['errors']:.0f} |"
+        )
+    lines += [
+        "",
+        "**Login cost** (median): the client's Argon2id (m = 64 MiB, t = 3, p = 1; Python "
+        "`cryptography`) against the server's pre-login + login requests; and pre-login for an "
+        "existing against an unknown name (the answers must not tell them apart):",
+        "",
+        "| database | client KDF | server (pre-login + login) | pre-login known | "
+        "pre-login unknown |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, r in rows_login:
+        lines.append(
+            f"| {kind} | {r['kdf_ms']:.0f} ms | {r['server_ms']:.1f} ms | "
+            f"{r['prelogin_known_ms']:.2f} ms | {r['prelogin_unknown_ms']:.2f} ms |"
+        )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
