@@ -228,3 +228,19 @@ def test_a_batch_of_deleted_records_only(tmp_path: Path) -> None:
     with open_table(path) as t:
         assert [b.num_rows for b in t.iter_batches(batch_size=2)] == [0, 0, 1]
         assert t.read().column("I").to_pylist() == [5]
+
+
+@pytest.mark.parametrize("day", [2**31 - 1, 5373485, 1721425, -5])
+def test_datetime_out_of_the_representable_range(tmp_path: Path, day: int) -> None:
+    path = write_dbf(tmp_path / "t.dbf", [F("T", "T", 8)], [struct.pack("<ii", day, 0)])
+    expect(path, dbf.BadValueError, record=1, field="T")
+    with open_table(path, strict=False) as t:
+        assert list(t.rows()) == [{"T": None}]
+
+
+def test_lenient_nullflags_beyond_a_short_record(tmp_path: Path) -> None:
+    fields = [F("A", "I", 4, flags=0x02), F("C", "C", 2), F("_NullFlags", "0", 1, 0, 5)]
+    path = write_dbf(tmp_path / "t.dbf", fields, [b"\x01\x00\x00\x00ab"], record_length=7)
+    with open_table(path, strict=False) as t:
+        assert t.read().to_pylist() == [{"A": 1, "C": "ab"}]
+        assert "RecordLengthError" in {a.kind for a in t.anomalies}

@@ -34,6 +34,8 @@ U8 = npt.NDArray[np.uint8]
 Mask = npt.NDArray[np.bool_]
 
 JULIAN_UNIX_EPOCH = 2440588  # Julian day number of 1970-01-01
+JULIAN_MIN, JULIAN_MAX = 1721426, 5373484  # 0001-01-01 and 9999-12-31, the range of datetime
+UNIX_MS_MIN, UNIX_MS_MAX = -62_135_596_800_000, 253_402_300_799_999
 MS_PER_DAY = 86_400_000
 DBASE7_UNIX_EPOCH_MS = 62_135_683_200_000  # dBase 7 @: ms since 0001-01-01 minus one day
 _POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
@@ -72,7 +74,10 @@ class Batch:
 
     def bit(self, bit: int) -> Mask:
         assert self.nullflags is not None
-        byte = self.rec[:, self.nullflags.offset + bit // 8]
+        at = self.nullflags.offset + bit // 8
+        if at >= self.rec.shape[1]:  # lenient mode, a record shorter than its fields
+            return np.zeros(self.rec.shape[0], dtype=bool)
+        byte = self.rec[:, at]
         return ((byte >> (bit % 8)) & 1).astype(bool)
 
     def null_mask(self, f: Field) -> Mask | None:
@@ -467,7 +472,7 @@ def _datetime(batch: Batch, f: Field, null: Mask | None) -> pa.Array:
     present = ~(((day == 0) & (ms == 0)) | ((day == spaces) & (ms == spaces)))
     if null is not None:
         present &= ~null
-    bad = present & ((day <= 0) | (ms < 0) | (ms >= MS_PER_DAY))
+    bad = present & ((day < JULIAN_MIN) | (day > JULIAN_MAX) | (ms < 0) | (ms >= MS_PER_DAY))
     if bad.any():
         batch.fail(
             np.flatnonzero(bad),
@@ -571,9 +576,19 @@ def _timestamp(batch: Batch, f: Field, null: Mask | None) -> pa.Array:
     if null is not None:
         present &= ~null
     sign = np.uint64(1 << 63)
-    ms = np.where(u & sign, u ^ sign, u).view(np.float64)
-    value = np.rint(np.where(present, ms, DBASE7_UNIX_EPOCH_MS)).astype(np.int64)
-    return pa.array(value - DBASE7_UNIX_EPOCH_MS, type=pa.timestamp("ms"), mask=~present)
+    ms = np.where(u & sign, u ^ sign, u).view(np.float64) - DBASE7_UNIX_EPOCH_MS
+    in_range = np.isfinite(ms) & (ms >= UNIX_MS_MIN) & (ms <= UNIX_MS_MAX)
+    bad = present & ~in_range
+    if bad.any():
+        batch.fail(
+            np.flatnonzero(bad),
+            f,
+            BadValueError,
+            lambda i: f"timestamp {raw[i].tobytes().hex()} is out of range",
+        )
+        present &= ~bad
+    value = np.rint(np.where(present, ms, 0.0)).astype(np.int64)
+    return pa.array(value, type=pa.timestamp("ms"), mask=~present)
 
 
 def _pointers(batch: Batch, f: Field, null: Mask | None) -> tuple[I64, Mask]:
