@@ -24,8 +24,8 @@ make bench   # = .venv/bin/python bench/run.py: every bench/bench_*.py, rewrites
 ```
 
 A single benchmark: `.venv/bin/python bench/bench_read.py --patients 100000 --repeat 3`.
-A smoke test (`tests/dbf/test_bench_smoke.py`) runs the benchmark code on a tiny pharmacy in
-`make test`, so it does not rot; the numbers come only from a `make bench` run.
+Each benchmark's code also runs on a tiny input in `make test` (e.g.
+`tests/dbf/test_bench_smoke.py`), so it does not rot; the numbers come only from `make bench`.
 
 """
 
