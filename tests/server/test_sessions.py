@@ -59,12 +59,28 @@ def test_idle_timeout_is_enforced_by_the_server(server, alice) -> None:
     assert r.json()["error"]["code"] == "not_authenticated"
 
 
-def test_absolute_timeout_is_enforced_by_the_server(server, alice) -> None:
-    for _ in range(12 * 6 - 1):  # active every 10 minutes for almost 12 hours
-        server.clock.advance(minutes=10)
-        assert alice.http.get("/api/v1/me").status_code == 200
-    server.clock.advance(minutes=10)
-    assert alice.http.get("/api/v1/me").status_code == 401
+def test_default_session_limits() -> None:
+    from rxvault.server import Settings
+
+    assert Settings().session_idle_seconds == 15 * 60
+    assert Settings().session_absolute_seconds == 12 * 60 * 60
+
+
+def test_absolute_timeout_is_enforced_by_the_server(make_server, patient_client) -> None:
+    from rxvault.client import PatientClient
+
+    from .conftest import PharmacySide
+
+    srv = make_server(session_idle_seconds=120, session_absolute_seconds=600)
+    side = PharmacySide(srv)
+    side.register_key()
+    client = PatientClient(http=srv.client())
+    client.register(side.enroll("P1"), "alice", PASSWORD)
+    for _ in range(9):  # active every 60 seconds, never idle, for 9 minutes
+        srv.clock.advance(seconds=60)
+        assert client.http.get("/api/v1/me").status_code == 200
+    srv.clock.advance(seconds=60)
+    assert client.http.get("/api/v1/me").status_code == 401
 
 
 def test_logout_destroys_the_session(server, alice) -> None:
