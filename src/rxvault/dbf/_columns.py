@@ -198,23 +198,27 @@ def _text_or_binary(
     return arr
 
 
+def _trimmed_lengths(field: U8) -> I64:
+    """Per row, the length without trailing blanks (spaces or NULs): the largest (column + 1)
+    holding a non-blank byte, as one reduction along the (contiguous) rows."""
+    n, w = field.shape
+    if w == 0:
+        return np.zeros(n, dtype=np.int64)
+    position = np.arange(1, w + 1, dtype=np.uint8 if w < 256 else np.uint16)
+    nonblank = (field | np.uint8(0x20)) != 0x20  # false exactly for 0x00 and 0x20
+    lengths: I64 = (nonblank * position).max(axis=1).astype(np.int64)
+    return lengths
+
+
 def _character(batch: Batch, f: Field, null: Mask | None) -> pa.Array:
-    raw = batch.raw(f)
+    raw = np.ascontiguousarray(batch.raw(f))
     n, w = raw.shape
     valid = None if null is None else ~null
-    if f.binary:
-        lengths = np.full(n, w, dtype=np.int64)
-    else:
-        nb = ~_blank(raw)
-        if w:
-            last = (w - np.argmax(nb[:, ::-1], axis=1)).astype(np.int64)
-            lengths = np.where(nb.any(axis=1), last, 0).astype(np.int64)
-        else:
-            lengths = np.zeros(n, dtype=np.int64)
+    lengths = np.full(n, w, dtype=np.int64) if f.binary else _trimmed_lengths(raw)
     if null is not None:
         lengths = np.where(null, 0, lengths)
-    keep = np.arange(w) < lengths[:, None]
-    data = raw[keep]
+    full = bool((lengths == w).all())  # nothing to trim: the bytes as they are
+    data = raw.reshape(-1) if full else raw[np.arange(w) < lengths[:, None]]
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     return _text_or_binary(batch, f, data, offsets, valid, binary=f.binary)
