@@ -129,7 +129,8 @@ def init_command(directory: Path, database_url: str | None, public_origin: str |
         engine.dispose()
     click.echo(f"wrote {config} and {pepper} (mode 0600); database ready")
     click.echo("back up pepper.key separately from the database: without it no one can log in")
-    click.echo(f"next: rxvault server --config {config} pharmacies create SLUG --name NAME")
+    click.echo(f"next: export RXVAULT_CONFIG={config.resolve()}")
+    click.echo("      rxvault server pharmacies create SLUG --name NAME; rxvault serve")
 
 
 @server_group.command(name="migrate")
