@@ -124,6 +124,7 @@ def test_register_log_in_read_search_sort_export_log_out(
     assert pdf.startswith(b"%PDF-1.4")
     assert pdf.rstrip().endswith(b"%%EOF")
     assert b"Jane Doe" in pdf
+    check_pdf_structure(pdf)
 
     # Print view: every row, no controls.
     page.emulate_media(media="print")
@@ -192,6 +193,20 @@ def test_wrong_password_and_typo_in_code(
     page.get_by_role("button", name="Create my account").click()
     screen(page, "notice")
     page.context.close()
+
+
+def check_pdf_structure(pdf: bytes) -> None:
+    """The cross-reference table points at every object, and every page is in the page tree."""
+    start = int(pdf.rsplit(b"startxref", 1)[1].split()[0])
+    assert pdf[start:].startswith(b"xref")
+    lines = pdf[start:].split(b"\n")
+    count = int(lines[1].split()[1])
+    for number in range(1, count):
+        offset = int(lines[2 + number].split()[0])
+        assert pdf[offset:].startswith(f"{number} 0 obj".encode()), number
+    pages = pdf.count(b"/Type /Page ")
+    assert pages >= 1
+    assert f"/Count {pages}".encode() in pdf
 
 
 def _us_date(iso: str) -> str:
