@@ -175,3 +175,30 @@ def test_dry_run_changes_nothing(harness: Harness, agent: Agent) -> None:
     assert harness.records() == {}
     real = sync(agent)
     assert real.uploaded == 1
+
+
+def test_versions_refused_as_stale_are_sent_again_newer(harness: Harness, agent: Agent) -> None:
+    """If the local state forgot what the server has (a restored backup of state.db), the server
+    refuses the older versions as stale and the agent sends them again above the server's."""
+    ctx = agent.context()
+    docs = documents(agent)
+    pid = docs.patient_ids[2]
+    (made,) = enroll(ctx, [pid], days=30)
+    private = harness.register_fast(made.code_text)
+    assert sync(agent).uploaded == 1
+    from rxvault.agent._state import open_state
+
+    state = open_state(agent.home / "state.db")
+    try:
+        state.conn.execute(
+            "UPDATE patients SET version = 0, sent_digest = NULL, server_state = 'none'"
+        )
+    finally:
+        state.close()
+    summary = sync(agent)
+    assert summary.uploaded == 1
+    assert summary.warnings == []
+    version, document = open_for(harness, ctx, pid, private)
+    assert version == 2
+    assert document == next(d for _, d in docs.build([docs.index_of(pid)]))
+    assert sync(agent).uploaded == 0

@@ -43,6 +43,7 @@ class RunLock:
     def __enter__(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fh = open(self.path, "a+b")  # held open: the lock lives as long as the file
+        fh.seek(0)  # msvcrt locks bytes from the current position: always byte 0
         if not _try_lock(fh):
             fh.close()
             raise UserError(
