@@ -29,3 +29,4 @@ def test_portal_benchmark_runs_on_a_tiny_history(tmp_path: Path) -> None:
     assert f"Showing 1{DASH}25 of 60 prescriptions." in text
     for name in ("drug", "status", "date range", "clear"):
         assert f"| Filter 60 rows: {name} |" in text
+    assert "| Search 60 rows: keystroke → result shown |" in text

@@ -195,7 +195,7 @@ export function historyView(section) {
       state.query = search.value;
       state.page = 0;
       render();
-    }, 120);
+    }, 50);
   });
   const onChange = () => {
     state.drug = drugs.el.value;
