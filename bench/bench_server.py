@@ -366,6 +366,13 @@ def main(argv: list[str]) -> int:
             f"| {kind} | {r['kdf_ms']:.0f} ms | {r['server_ms']:.1f} ms | "
             f"{r['prelogin_known_ms']:.2f} ms | {r['prelogin_unknown_ms']:.2f} ms |"
         )
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    lines += [
+        "",
+        f"Machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; measured "
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC (load average at the end {load:.1f}: "
+        "other work on the machine slows every number here).",
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.markdown:
