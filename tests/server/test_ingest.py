@@ -233,3 +233,21 @@ def _b64(value: bytes) -> str:
     import base64
 
     return base64.urlsafe_b64encode(value).rstrip(b"=").decode()
+
+
+def test_agent_requests_without_a_body_need_no_content_type(server, pharmacy) -> None:
+    code = fmt.new_enrollment_code()
+    lookup = fmt.derive_enrollment(code).lookup_id
+    item = {
+        "lookup_id": lookup,
+        "handle": pharmacy.handle("P5"),
+        "pin_tag": _b64(fmt.pin_tag(code, pharmacy.key.public_bytes())),
+        "expires_at": (server.clock.now() + dt.timedelta(days=10)).isoformat(),
+    }
+    pharmacy.http.post("/api/v1/agent/enrollments", json={"enrollments": [item]})
+    r = pharmacy.http.delete(f"/api/v1/agent/enrollments/{lookup}")
+    assert r.status_code == 204
+    r = pharmacy.http.post(
+        "/api/v1/agent/enrollments", content=b"x=1", headers={"Content-Type": "text/plain"}
+    )
+    assert r.status_code == 415

@@ -29,6 +29,7 @@ error_log = logging.getLogger("rxvault.server")
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BINARY_UPLOAD_PREFIX = "/api/v1/agent/batches/"
+AGENT_PREFIX = "/api/v1/agent/"
 
 
 def content_security_policy(frame_ancestors: str) -> str:
@@ -55,6 +56,13 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return bytes(value).decode("latin-1")
     return None
+
+
+def _has_body(scope: Scope) -> bool:
+    length = _header(scope, b"content-length")
+    if _header(scope, b"transfer-encoding") is not None:
+        return True
+    return length is not None and length.strip() not in {"", "0"}
 
 
 def client_address(scope: Scope, trusted_proxies: tuple[str, ...]) -> str:
@@ -195,6 +203,10 @@ class SecurityMiddleware:
         origin = _header(scope, b"origin")
         if origin is not None and origin != self._expected_origin(scope):
             return 403, "cross_site_refused", "Cross-site requests are not allowed."
+        if path.startswith(AGENT_PREFIX) and not _has_body(scope):
+            # Agent routes authenticate with a bearer token that no other site can attach, so a
+            # body-less agent request (DELETE, restore) needs no content type.
+            return None
         if path.startswith("/api/"):
             content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
             wanted = (
