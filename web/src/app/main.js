@@ -39,8 +39,12 @@ function setView(title, ...content) {
   window.scrollTo(0, 0);
 }
 
-function showNav(visible) {
+function showNav(visible, current = null) {
   nav.hidden = !visible;
+  for (const button of nav.querySelectorAll("[data-nav]")) {
+    if (button.dataset.nav === current) button.setAttribute("aria-current", "page");
+    else button.removeAttribute("aria-current");
+  }
 }
 
 function canonicalUsername(raw) {
@@ -560,7 +564,7 @@ function simpleTable(section) {
 function showRecords() {
   const { doc, header } = vault;
   vault.history?.teardown();
-  showNav(true);
+  showNav(true, "records");
   const asOf = header.as_of;
   const ageHours = (Date.now() - asOf.getTime()) / 3600000;
   const verified = h(
@@ -656,7 +660,7 @@ function showAccount() {
   if (!vault) return;
   vault.history?.teardown();
   vault.history = null;
-  showNav(true);
+  showNav(true, "account");
   C.prepareKeyWorker();
   const box = messageBox();
   const current = field({ label: "Current password", name: "current-password", type: "password", autocomplete: "current-password" });
