@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,7 +77,3 @@ def test_rfc9180_through_hpke_core(vector_page: Page) -> None:
     assert data["vectors"], "no RFC 9180 vectors"
     problems = vector_page.evaluate("file => window.rxvaultVectors.runRfc9180(file)", data)
     assert problems == []
-
-
-def test_vector_pages_exist() -> None:
-    assert Path(TEST_PAGES / "vectors.js").is_file()
