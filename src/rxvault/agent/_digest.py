@@ -1,7 +1,7 @@
 """Vectorized 64-bit hashes of Arrow columns and rows, for change detection.
 
 Every column is hashed in a few numpy passes (strings through their dictionary of distinct
-values, hashed once each with BLAKE2b); a row's hash mixes its columns' hashes in the mapping's
+values, each hashed 8 bytes at a time); a row's hash mixes its columns' hashes in the mapping's
 order; a patient's digest sums the mixed hashes of their rows, so it does not depend on the
 order of records (a PACK changes nothing) and sees every byte of every published value,
 memo contents included. Seeds come from the mapping's digest, so another mapping gives other
@@ -26,15 +26,52 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _NULL = 0x6E756C6C6E756C6C  # "nullnull"
 
 
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+
+
 def mix(x: U64) -> U64:
-    """SplitMix64's finalizer, elementwise (wrapping arithmetic, in place on a copy)."""
-    x = x.copy()
-    x ^= x >> np.uint64(30)
+    """SplitMix64's finalizer, elementwise (wrapping arithmetic); returns a new array."""
+    x = x ^ (x >> _S30)
     x *= _M1
-    x ^= x >> np.uint64(27)
+    x ^= x >> _S27
     x *= _M2
-    x ^= x >> np.uint64(31)
+    x ^= x >> _S31
     return x
+
+
+_BYTE_MASKS = np.array(
+    [(1 << (8 * k)) - 1 for k in range(8)] + [0xFFFFFFFFFFFFFFFF], dtype=np.uint64
+)
+
+
+def hash_strings(values: pa.Array, seed: int) -> U64:
+    """One hash per string or binary value (no nulls), vectorized: 8 bytes at a time.
+
+    Each value is read as little-endian 64-bit words (an unaligned strided view of the data
+    buffer, bytes past the value's end masked to zero); the words are mixed in order, starting
+    from the value's length, so values of different lengths never collide by padding.
+    """
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, dtype=np.uint64)
+    t = values.type
+    large = pa.types.is_large_string(t) or pa.types.is_large_binary(t)
+    stored = np.frombuffer(values.buffers()[1], dtype=np.int64 if large else np.int32)
+    offsets: npt.NDArray[np.int64] = stored[values.offset : values.offset + n + 1].astype(np.int64)
+    raw = values.buffers()[2]
+    data = np.frombuffer(raw, dtype=np.uint8) if raw is not None else np.zeros(0, np.uint8)
+    padded = np.zeros(len(data) + 8, dtype=np.uint8)
+    padded[: len(data)] = data
+    words = np.ndarray(shape=(len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))
+    starts = offsets[:-1]
+    lengths = offsets[1:] - starts
+    h = mix(lengths.astype(np.uint64) ^ np.uint64(seed & 0xFFFFFFFFFFFFFFFF))
+    longest = int(lengths.max())
+    for position in range(0, longest, 8):
+        keep = np.clip(lengths - position, 0, 8)
+        word = words[np.minimum(starts + position, len(padded) - 8)] & _BYTE_MASKS[keep]
+        h = mix(h ^ word)
+    return h
 
 
 def seed_of(*parts: str) -> int:
@@ -75,23 +112,7 @@ def hash_column(column: pa.Array | pa.ChunkedArray, seed: int) -> U64:
         or pa.types.is_large_binary(t)
     ):
         encoded = pc.dictionary_encode(array)
-        key = seed.to_bytes(8, "little")
-        uniques = encoded.dictionary.to_pylist()
-        table = np.fromiter(
-            (
-                int.from_bytes(
-                    hashlib.blake2b(
-                        u.encode("utf-8", "surrogatepass") if isinstance(u, str) else u,
-                        digest_size=8,
-                        key=key,
-                    ).digest(),
-                    "little",
-                )
-                for u in uniques
-            ),
-            dtype=np.uint64,
-            count=len(uniques),
-        )
+        table = hash_strings(encoded.dictionary, seed)
         indices = encoded.indices
         idx = np.asarray(pc.fill_null(indices, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
         hashes = table[idx] if len(table) else _const(0, n)
