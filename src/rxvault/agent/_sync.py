@@ -234,13 +234,12 @@ def _jobs(
     state: State,
 ) -> Iterator[list[SealJob]]:
     digests = docs.digests.view(np.int64)
-    versions = (
-        {r[0]: r[1] for r in state.conn.execute("SELECT patient_id, version FROM patients")}
-        if indices
-        else {}
-    )
     for start in range(0, len(indices), BUILD_CHUNK):
         part = indices[start : start + BUILD_CHUNK]
+        ids = [docs.patient_ids[i] for i in part]
+        marks = ",".join("?" * len(ids))
+        query = f"SELECT patient_id, version FROM patients WHERE patient_id IN ({marks})"  # noqa: S608 - placeholders only
+        versions = dict(state.conn.execute(query, ids).fetchall())
         chunk = []
         for index, document in docs.build(part):
             pid = docs.patient_ids[index]
