@@ -183,3 +183,29 @@ def test_killed_day_with_deletions_converges(shared: Shared, tmp_path: Path, sou
         assert state == "live"
         assert document == next(d for _, d in after.build([index]))
         assert version == (2 if int(pid) in changes.patient_ids else 1)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_killed_at_a_random_moment_converges(
+    seed: int, shared: Shared, reference, tmp_path: Path, source: Path
+) -> None:
+    """Killed from outside (SIGKILL / TerminateProcess) at a random moment, then run again."""
+    import random
+
+    agent, keys = setup(shared, tmp_path / "home", source)
+    env = dict(os.environ)
+    env.pop("RXVAULT_AGENT_CRASH_AT", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rxvault.agent", "--home", str(agent.home), "sync", "--quiet"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        proc.wait(timeout=random.Random(seed).uniform(0.5, 4.0))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    again = run_agent(agent.home)
+    assert again.returncode == 0, again.stderr
+    assert server_view(shared.harness, agent, keys) == reference
