@@ -314,13 +314,8 @@ def test_damaged_tables_raise_only_dbf_errors(
     assert peak < 64 * 1024 * 1024 + 200 * size
 
 
-@pytest.mark.xfail(
-    reason="reader bug found by the property test above: a record length one byte short of "
-    "the fields makes lenient mode raise IndexError (rxvault/dbf/_columns.py null_mask)",
-    raises=IndexError,
-    strict=False,  # not strict: the reader is being fixed in parallel; then drop this mark
-)
 def test_record_length_one_short_in_lenient_mode(tmp_path: Path) -> None:
+    """Regression (found by the corruption property): lenient mode raised IndexError."""
     fields = [
         FieldSpec("F0", "I", nullable=True),
         FieldSpec("F1", "C", 15),
@@ -337,13 +332,8 @@ def test_record_length_one_short_in_lenient_mode(tmp_path: Path) -> None:
         _read_everything(path, strict=False)
 
 
-@pytest.mark.xfail(
-    reason="reader bug found by the property test above: a datetime whose Julian day is far "
-    "past 9999-12-31 is returned as is, and rows() then raises OverflowError",
-    raises=OverflowError,
-    strict=False,  # not strict: the reader is being fixed in parallel; then drop this mark
-)
 def test_datetime_far_out_of_range(tmp_path: Path) -> None:
+    """Regression (found by the corruption property): rows() raised OverflowError."""
     path = tmp_path / "t.dbf"
     write_table(path, [FieldSpec("T", "T")], [{"T": dt.datetime(2020, 1, 1)}])
     data = bytearray(path.read_bytes())
