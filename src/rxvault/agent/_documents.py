@@ -41,6 +41,8 @@ from rxvault.format import canonical_json
 __all__ = ["DOCUMENT_FORMAT", "Documents", "prepare"]
 
 DOCUMENT_FORMAT = "rxvault.document/1"
+#: Part of every digest's seed: a new way of hashing re-uploads every patient once.
+DIGEST_VERSION = "digest/2"
 _PATIENT = "_p"
 _ROWHASH = "_h"
 
@@ -294,7 +296,7 @@ def _hash_fields(table: pa.Table, sources: list[str], seed_parts: tuple[str, ...
 
 def prepare(mapping: Mapping, source: SourceRead, pharmacy_name: str) -> Documents:
     """Check the mapping against the data and compute every patient's digest."""
-    base = (mapping.text_digest, DOCUMENT_FORMAT, pharmacy_name)
+    base = (mapping.text_digest, DOCUMENT_FORMAT, DIGEST_VERSION, pharmacy_name)
     ptable_name = mapping.patient.table
     ptable = source.tables[ptable_name].data
     where = f"table {ptable_name!r}"
