@@ -130,6 +130,12 @@ def test_admin_commands(cli_env, server) -> None:
     code, out = _run(["server", "accounts", "unlock", "nobody"], env=cli_env)
     assert code == 2
     assert "no account named 'nobody'" in out
+    code, out = _run(["server", "pharmacies", "disable", "north"], env=cli_env)
+    assert code == 0, out
+    code, out = _run(["server", "pharmacies", "list"], env=cli_env)
+    assert "\tdisabled\t" in out
+    code, out = _run(["server", "pharmacies", "disable", "north", "--enable"], env=cli_env)
+    assert code == 0, out
     code, out = _run(["server", "audit", "verify"], env=cli_env)
     assert code == 0, out
     assert "audit log OK" in out

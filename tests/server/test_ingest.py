@@ -251,3 +251,17 @@ def test_agent_requests_without_a_body_need_no_content_type(server, pharmacy) ->
         "/api/v1/agent/enrollments", content=b"x=1", headers={"Content-Type": "text/plain"}
     )
     assert r.status_code == 415
+
+
+def test_a_disabled_pharmacy_cannot_upload_or_register(server, pharmacy, patient_client) -> None:
+    code = pharmacy.enroll("P1")
+    with server.admin() as admin:
+        admin.set_pharmacy_disabled(pharmacy.slug, True)
+    r = pharmacy.upload(*pharmacy.batch([], [pharmacy.tombstone("P1")]))
+    assert r.status_code == 401
+    with pytest.raises(ClientError) as info:
+        patient_client().register(code, "quinn", PASSWORD)
+    assert info.value.code == "enrollment_invalid"
+    with server.admin() as admin:
+        admin.set_pharmacy_disabled(pharmacy.slug, False)
+    patient_client().register(code, "quinn", PASSWORD)

@@ -74,6 +74,13 @@ class Admin:
     def list_pharmacies(self) -> list[Pharmacy]:
         return list(self.session.execute(sa.select(Pharmacy).order_by(Pharmacy.slug)).scalars())
 
+    def set_pharmacy_disabled(self, slug: str, disabled: bool) -> None:
+        """Disable (its tokens stop working, no new registrations) or enable a pharmacy."""
+        pharmacy = self.pharmacy(slug)
+        pharmacy.disabled_at = self.now if disabled else None
+        action = "admin.pharmacy-disable" if disabled else "admin.pharmacy-enable"
+        self._audit(action, f"pharmacy:{slug}")
+
     def reset_pharmacy_key(self, slug: str) -> None:
         pharmacy = self.pharmacy(slug)
         pharmacy.public_key = None

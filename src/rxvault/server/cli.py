@@ -184,6 +184,17 @@ def pharmacies_list(config: Path | None) -> None:
             )
 
 
+@pharmacies_group.command(name="disable")
+@CONFIG_OPTION
+@click.argument("slug")
+@click.option("--enable", is_flag=True, help="Enable a disabled pharmacy again.")
+def pharmacies_disable(config: Path | None, slug: str, enable: bool) -> None:
+    """Disable a pharmacy: its API tokens stop working and its codes no longer register."""
+    with _admin(config) as admin:
+        admin.set_pharmacy_disabled(slug, not enable)
+    click.echo(f"pharmacy {slug} {'enabled' if enable else 'disabled'}")
+
+
 @pharmacies_group.command(name="reset-key")
 @CONFIG_OPTION
 @click.argument("slug")
