@@ -70,7 +70,9 @@ def hash_strings(values: pa.Array, seed: int) -> U64:
     for position in range(0, longest, 8):
         keep = np.clip(lengths - position, 0, 8)
         word = words[np.minimum(starts + position, len(padded) - 8)] & _BYTE_MASKS[keep]
-        h = mix(h ^ word)
+        # only the values that still have bytes here take another round: a value's hash must
+        # not depend on the length of the longest value beside it
+        h = np.where(keep > 0, mix(h ^ word), h)
     return h
 
 

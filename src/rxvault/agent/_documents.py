@@ -42,7 +42,7 @@ __all__ = ["DOCUMENT_FORMAT", "Documents", "prepare"]
 
 DOCUMENT_FORMAT = "rxvault.document/1"
 #: Part of every digest's seed: a new way of hashing re-uploads every patient once.
-DIGEST_VERSION = "digest/2"
+DIGEST_VERSION = "digest/3"
 _PATIENT = "_p"
 _ROWHASH = "_h"
 
