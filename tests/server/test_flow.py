@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 from rxvault import format as fmt
@@ -74,3 +75,77 @@ def test_wrong_password_and_unknown_user_look_the_same(server, pharmacy, patient
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][:2] == (401, "invalid_credentials")
     assert isinstance(fmt.DEFAULT_KDF, fmt.KdfParams)
+
+
+class _ReplayingTransport(httpx.BaseTransport):
+    """A hostile server: passes requests through, but can answer ``/me/block`` with an old,
+    genuine answer it kept."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.last_block: bytes | None = None
+        self.replay: bytes | None = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/me/block") and self.replay is not None:
+            return httpx.Response(
+                200,
+                content=self.replay,
+                headers={"Content-Type": "application/json"},
+                request=request,
+            )
+        response = self.inner.handle_request(request)
+        if request.url.path.endswith("/me/block"):
+            self.last_block = response.read()
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_an_old_deletion_cannot_be_replayed_over_newer_records(server, pharmacy) -> None:
+    from rxvault.client import PatientClient
+
+    from .conftest import BASE_URL, InProcessTransport
+
+    transport = _ReplayingTransport(InProcessTransport(server.app, "192.0.2.10"))
+    client = PatientClient(http=httpx.Client(transport=transport, base_url=BASE_URL))
+    try:
+        client.register(pharmacy.enroll("P1"), "dora", PASSWORD)
+        pharmacy.upload(*pharmacy.batch([pharmacy.block("P1", b'{"v": 1}')]))
+        pharmacy.upload(*pharmacy.batch([], [pharmacy.tombstone("P1")]))
+        deleted = client.fetch()
+        assert (deleted.state, deleted.version) == ("deleted", 2)
+        old_deletion = transport.last_block
+        assert old_deletion is not None
+        pharmacy.upload(*pharmacy.batch([pharmacy.block("P1", b'{"v": 3}')]))
+        live = client.fetch()
+        assert (live.state, live.version, live.document) == ("live", 3, b'{"v": 3}')
+
+        # The server replays the genuine version 2 deletion in place of version 3.
+        transport.replay = old_deletion
+        with pytest.raises(ClientError) as info:
+            client.fetch()
+        assert info.value.code == "block_invalid"
+        assert "version 2" in info.value.message
+        assert "version 3" in info.value.message
+
+        # A fresh client that knows version 3 from before refuses it too.
+        pinned = PatientClient(http=httpx.Client(transport=transport, base_url=BASE_URL))
+        pinned.min_version = 3
+        transport.replay = None
+        pinned.login("dora", PASSWORD)
+        transport.replay = old_deletion
+        with pytest.raises(ClientError, match="not newer"):
+            pinned.fetch()
+
+        # A genuine newer deletion is accepted, and again on the next fetch.
+        transport.replay = None
+        pharmacy.upload(*pharmacy.batch([], [pharmacy.tombstone("P1")]))
+        assert (client.fetch().state, client.fetch().version) == ("deleted", 4)
+        # After it, the older deletion is still refused.
+        transport.replay = old_deletion
+        with pytest.raises(ClientError, match="not newer"):
+            client.fetch()
+    finally:
+        client.http.close()

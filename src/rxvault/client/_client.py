@@ -135,7 +135,12 @@ class PatientClient:
             http = _http_client(base_url, timeout)
         self.http = http
         self.unlocked: Unlocked | None = None
+        # The highest block version accepted (or known from before, given by the caller): a
+        # later block must not be older, and a deletion must be newer (format spec, "The
+        # tombstone"), so a server cannot replay an old deletion in place of newer records.
         self.min_version = min_version
+        # The newest deletion accepted, so an older deletion cannot be replayed after it.
+        self._deletion_version = 0
         # Derived keys by (password, salt, parameters), so one Argon2id run serves repeated
         # logins of this process; pass a shared dict to share it between clients.
         self._auth_cache = {} if key_cache is None else key_cache
@@ -281,6 +286,15 @@ class PatientClient:
                 raise ClientError(0, "block_invalid", f"The deletion was refused: {exc}") from None
             if header.handle != handle:
                 raise ClientError(0, "block_invalid", "The deletion is for another patient.")
+            if header.version <= self.min_version or header.version < self._deletion_version:
+                seen = max(self.min_version, self._deletion_version)
+                raise ClientError(
+                    0,
+                    "block_invalid",
+                    f"The deletion was refused: its version {header.version} is not newer "
+                    f"than version {seen} already seen.",
+                )
+            self._deletion_version = header.version
             return Records("deleted", handle, header.version, None)
         return Records("pending", handle, None, None)
 
