@@ -162,3 +162,79 @@ def test_status_after_a_sync(harness: Harness, agent: Agent) -> None:
     assert "enrollments waiting for the patient: 1" in out
     assert f"patient {ids[1]}" in out
     assert "batches waiting in the outbox: 0" in out
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://portal.example",
+        "https://203.0.113.5:8443",
+        "http://127.0.0.1:8000",
+        "http://127.8.9.10",
+        "http://localhost:8000",
+        "http://LOCALHOST",
+        "http://[::1]:8000",
+    ],
+)
+def test_server_url_over_https_or_to_this_machine_is_accepted(url: str) -> None:
+    from rxvault._cli_errors import UserError
+    from rxvault.agent._api import check_server_url
+
+    try:
+        check_server_url(url)
+    except UserError as exc:  # pragma: no cover - the failure message
+        pytest.fail(f"{url} refused: {exc.message}")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://portal.example",
+        "http://203.0.113.5",
+        "http://128.0.0.1",
+        "http://localhost.example.org",
+        "http://[::2]",
+        "http://0.0.0.0",
+        "ftp://portal.example",
+        "portal.example",
+        "https://",
+    ],
+)
+def test_server_url_in_clear_to_another_machine_is_refused(url: str) -> None:
+    from rxvault._cli_errors import UserError
+    from rxvault.agent._api import ServerApi, check_server_url
+
+    with pytest.raises(UserError) as info:
+        check_server_url(url)
+    assert url in info.value.message or repr(url) in info.value.message
+    assert info.value.hint
+    with pytest.raises(UserError):
+        ServerApi(url, "token-never-sent")
+
+
+def test_init_and_config_refuse_a_plain_http_server(tmp_path: Path, source: Path) -> None:
+    home = tmp_path / "home"
+    args = ("--pharmacy-name", "Corner Pharmacy", "--source", str(source), "--no-register")
+    code, out, err = run(
+        "agent", "--home", str(home), "init", "--server", "http://portal.example", *args
+    )
+    assert code == 2
+    assert out == ""
+    assert err.startswith("rxvault: error: http://portal.example: the server URL must start")
+    assert "rxvault: hint: use the server's https:// address" in err
+    assert not home.exists() or not any(home.iterdir())  # nothing written
+
+    # A configuration edited by hand to plain http is refused when it is loaded.
+    code, _, err = run("agent", "--home", str(home), "init", "--server", "https://p.example", *args)
+    assert code == 0, err
+    config = home / "agent.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            'url = "https://p.example"', 'url = "http://p.example"'
+        ),
+        encoding="utf-8",
+    )
+    code, out, err = run("agent", "--home", str(home), "status")
+    assert code == 2
+    assert err.startswith(f"rxvault: error: {config}: [server] url: http://p.example: ")
+    assert "rxvault: hint: " in err

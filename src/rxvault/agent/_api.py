@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import ipaddress
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,7 +19,14 @@ import httpx
 from rxvault import __version__
 from rxvault._cli_errors import EXIT_FAILED, EXIT_UNAVAILABLE, UserError
 
-__all__ = ["ServerApi", "ServerRefused", "ServerUnavailable", "b64", "unb64"]
+__all__ = [
+    "ServerApi",
+    "ServerRefused",
+    "ServerUnavailable",
+    "b64",
+    "check_server_url",
+    "unb64",
+]
 
 AGENT = "/api/v1/agent"
 
@@ -29,6 +37,43 @@ def b64(value: bytes) -> str:
 
 def unb64(value: str) -> bytes:
     return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_server_url(url: str) -> str:
+    """Return ``url`` if it is safe to send the API token to, else raise :class:`UserError`.
+
+    The token travels in every request, so the server must be reached over ``https://``;
+    plain ``http://`` is accepted only for this machine (127.0.0.0/8, ::1, localhost), as the
+    patient client does.
+    """
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise UserError(f"{url!r}: not a valid server URL ({exc})") from None
+    if parsed.scheme == "https" and parsed.host:
+        return url
+    if parsed.scheme == "http" and parsed.host and _is_loopback(parsed.host):
+        return url
+    if parsed.scheme == "http":
+        raise UserError(
+            f"{url}: the server URL must start with https:// (plain http:// would send the "
+            "API token in clear)",
+            hint="use the server's https:// address; http:// is only for a server on this "
+            "machine (127.0.0.1, ::1, localhost)",
+        )
+    raise UserError(
+        f"{url!r}: not a server URL",
+        hint="give the server's address, like https://rx.example.org",
+    )
 
 
 class ServerUnavailable(UserError):
@@ -68,7 +113,7 @@ class ServerApi:
         timeout: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.base_url = base_url
+        self.base_url = check_server_url(base_url)
         self.http = client or httpx.Client(base_url=base_url, timeout=timeout)
         self.http.headers["Authorization"] = f"Bearer {token}"
         self.http.headers["User-Agent"] = f"rxvault-agent/{__version__}"

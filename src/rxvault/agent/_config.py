@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rxvault._cli_errors import UserError
+from rxvault.agent._api import check_server_url
 
 __all__ = [
     "AgentConfig",
@@ -178,6 +179,10 @@ def load_config(home: Path) -> AgentConfig:
     if unknown:
         raise ConfigError(f"{path}: unknown section [{unknown[0]}]")
     server_url = _get(raw, path, "server.url", str, None).rstrip("/")
+    try:
+        check_server_url(server_url)
+    except UserError as exc:
+        raise ConfigError(f"{path}: [server] url: {exc.message}", hint=exc.hint) from None
     defaults = SyncSettings()
     sync = SyncSettings(
         **{

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rxvault._cli_errors import UserError
+from rxvault.agent._api import check_server_url
 from rxvault.agent._config import CONFIG_NAME, write_secret
 from rxvault.agent._context import AgentContext, HttpFactory
 from rxvault.format import generate_handle_secret, generate_pharmacy_key
@@ -46,6 +47,7 @@ def init_home(
     http_factory: HttpFactory | None = None,
 ) -> InitResult:
     """Create what is missing (never overwrites a key); then register the public key."""
+    check_server_url(server_url)  # before anything is written
     home.mkdir(parents=True, exist_ok=True)
     if os.name == "posix":
         os.chmod(home, 0o700)
