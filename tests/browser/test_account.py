@@ -125,3 +125,29 @@ def test_refill_due_dates(browser: Browser, server: LiveServer, pharmacy: Pharma
     assert items[1].startswith(f"Lisinopril 10 mg: due {due_lisinopril:%b} {due_lisinopril.day},")
     assert "2 refills left" in items[1]
     page.context.close()
+
+
+def test_password_meter_refuses_common_patterns_and_rates_passphrases_strong(
+    browser: Browser, server: LiveServer, pharmacy: Pharmacy
+) -> None:
+    code = pharmacy.enroll("acct-meter")
+    page = browser.new_context().new_page()
+    page.goto(f"{server.url}/#enroll={code.compact}")
+    screen(page, "register")
+    page.get_by_label("Choose a username").fill("meter.check")
+    page.get_by_label("I understand that my password cannot be recovered.").check()
+    password = page.get_by_label("Choose a password")
+    meter = page.get_by_role("meter", name="Password strength")
+    refused = page.get_by_text("This password is too easy to guess.")
+    for weak in ("Password123!", "Summer2024!"):
+        password.fill(weak)
+        assert meter.evaluate("m => m.value") <= 1, weak
+        expect(page.locator(".meter")).to_contain_text("eak")  # "Very weak" or "Weak"
+        page.get_by_label("Type the password again").fill(weak)
+        page.get_by_role("button", name="Create my account").click()
+        expect(refused).to_be_visible(timeout=TIMEOUT)
+        screen(page, "register")
+    passphrase = "violet harbor quietly juggles 58"
+    password.fill(passphrase)
+    assert meter.evaluate("m => m.value") == 4
+    expect(page.locator(".meter")).to_contain_text("Strong")
