@@ -16,6 +16,7 @@ import datetime as dt
 import functools
 import json
 import math
+import os
 import struct
 import sys
 from dataclasses import dataclass, field
@@ -29,7 +30,10 @@ from corpus_expectations import EXPECTATIONS
 import rxvault.dbf as dbf
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = (REPO / ".." / "shared" / "dbf-corpus").resolve()
+#: ``RXVAULT_DBF_CORPUS`` points elsewhere when the corpus is not beside the repository.
+CORPUS = Path(
+    os.environ.get("RXVAULT_DBF_CORPUS") or REPO / ".." / "shared" / "dbf-corpus"
+).resolve()
 
 
 @functools.cache

@@ -22,14 +22,16 @@ def _tables() -> list[str]:
 
 
 def test_corpus_is_present() -> None:
-    assert (CORPUS / "manifest.json").is_file(), f"DBF corpus not found at {CORPUS}"
+    assert (CORPUS / "manifest.json").is_file(), (
+        f"DBF corpus not found at {CORPUS} (set RXVAULT_DBF_CORPUS)"
+    )
     assert len(manifest()["tables"]) >= 200
 
 
 @pytest.mark.parametrize("rel", _tables())
 def test_table(rel: str) -> None:
     if rel == MISSING:
-        pytest.fail(f"DBF corpus not found at {CORPUS}")
+        pytest.fail(f"DBF corpus not found at {CORPUS} (set RXVAULT_DBF_CORPUS)")
     entry = next(t for t in manifest()["tables"] if t["file"] == rel)
     outcome = check(entry)
     assert outcome.problems == []
