@@ -7,15 +7,10 @@ tests marked as running on each; a named database that cannot be reached fails t
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import secrets
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +28,7 @@ from rxvault.server import Settings, create_app, create_db_engine, migrate
 from rxvault.server._admin import Admin
 from rxvault.server._db import transaction
 from rxvault.server._models import Enrollment, KeyRegistration, Pharmacy, Record
+from server_process import server_process
 
 BASE_URL = "https://portal.test"
 PG_URL = os.environ.get(
@@ -238,63 +234,8 @@ def agent(harness: Harness, tmp_path: Path, source: Path) -> Agent:
 # --- a server over a real socket ------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def socket_server(harness: Harness) -> Iterator[str]:
     """uvicorn in a subprocess on the harness's database; yields its base URL."""
-    env = dict(os.environ)
-    env.update(
-        RXVAULT_DATABASE_URL=harness.url,
-        RXVAULT_PEPPER=base64.b64encode(harness.pepper).decode(),
-        RXVAULT_CONFIG="",
-        RXVAULT_HSTS_MAX_AGE="0",
-    )
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "rxvault.server._asgi:app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(proc.stderr.read().decode() if proc.stderr else "died")
-            try:
-                if httpx.get(url + "/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"server at {url} did not start")
-            time.sleep(0.2)
+    with server_process(harness.url, harness.pepper) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()

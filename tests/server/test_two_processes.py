@@ -4,29 +4,21 @@ rate limits: nothing that must be shared lives in process memory."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from rxvault.client import PatientClient
+from server_process import server_process
 
 from .conftest import PharmacySide, Server
 
 PASSWORD = "correct horse battery staple"
 COOKIE = "__Host-rxvault-session"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class CookieCarrier:
@@ -65,70 +57,14 @@ class CookieCarrier:
 def two_servers(database_url) -> Iterator[tuple[str, str, Server]]:
     """Two server processes for the whole module (each test uses its own pharmacy)."""
     pepper = os.urandom(32)
-    env = dict(os.environ)
-    env.update(
-        RXVAULT_DATABASE_URL=database_url,
-        RXVAULT_PEPPER=base64.b64encode(pepper).decode(),
-        RXVAULT_CONFIG="",
-        RXVAULT_HSTS_MAX_AGE="0",
-    )
-    procs: list[subprocess.Popen[bytes]] = []
-    urls: list[str] = []
-    try:
-        for _ in range(2):
-            port = _free_port()
-            procs.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "uvicorn",
-                        "rxvault.server._asgi:app",
-                        "--factory",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                        "--no-access-log",
-                        "--log-level",
-                        "warning",
-                    ],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                )
-            )
-            urls.append(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 60
-        for proc, url in zip(procs, urls, strict=True):
-            while True:
-                if proc.poll() is not None:
-                    raise AssertionError(proc.stderr.read().decode() if proc.stderr else "died")
-                try:
-                    if httpx.get(url + "/api/v1/health", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"server at {url} did not start")
-                time.sleep(0.2)
+    with contextlib.ExitStack() as servers:
+        urls = [servers.enter_context(server_process(database_url, pepper)) for _ in range(2)]
         # An in-process app on the same database, for the pharmacy's setup.
         from rxvault.server import Settings
 
         local = Server(database_url, Settings(database_url=database_url, pepper=pepper))
         yield urls[0], urls[1], local
         local.close()
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stderr:
-                proc.stderr.close()
 
 
 def test_two_processes_share_sessions_and_rate_limits(two_servers) -> None:
