@@ -56,6 +56,10 @@ unit: setup web browser ## Run the test suite only
 .PHONY: test
 test: lint typecheck unit ## Set up everything, then lint, type-check and run all tests
 
+.PHONY: soak
+soak: setup web browser ## Long forms of the reliability harnesses (hours; see docs/reliability.md)
+	$(BIN)/pytest -m long --timeout=0
+
 .PHONY: bench
 bench: setup ## Run the benchmarks in bench/ and rewrite bench/README.md
 	$(BIN)/python bench/run.py
