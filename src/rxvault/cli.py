@@ -32,19 +32,47 @@ def main() -> None:
     """rxvault: a pharmacy's Visual FoxPro records, readable only by each patient."""
 
 
-def _register() -> None:
-    from rxvault.agent.cli import agent_group
-    from rxvault.client.cli import patient_group
-    from rxvault.dbf.cli import dbf_group
-    from rxvault.demo.cli import demo_command
-    from rxvault.server.cli import serve_command, server_group
+# (module, attribute, command name, the extra it needs: None for the base install)
+_COMMANDS = [
+    ("rxvault.dbf.cli", "dbf_group", "dbf", None),
+    ("rxvault.demo.cli", "demo_command", "demo", "server,agent"),
+    ("rxvault.server.cli", "server_group", "server", "server"),
+    ("rxvault.server.cli", "serve_command", "serve", "server"),
+    ("rxvault.client.cli", "patient_group", "patient", "agent"),
+    ("rxvault.agent.cli", "agent_group", "agent", "agent"),
+]
 
-    main.add_command(dbf_group)
-    main.add_command(demo_command)
-    main.add_command(server_group)
-    main.add_command(serve_command)
-    main.add_command(patient_group)
-    main.add_command(agent_group)
+
+def _needs_extra(name: str, extra: str, missing: str) -> click.Command:
+    """A stand-in for a command whose extra (optional dependencies) is not installed."""
+
+    @click.command(
+        name=name,
+        help=f"(not installed: needs rxvault[{extra}])",
+        context_settings={"ignore_unknown_options": True, "help_option_names": []},
+    )
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def stand_in(args: tuple[str, ...]) -> None:
+        raise UserError(
+            f"`rxvault {name}` needs the {extra} extra ({missing} is not installed)",
+            hint=f'install it with: pip install "rxvault[{extra}]"',
+        )
+
+    return stand_in
+
+
+def _register() -> None:
+    import importlib
+
+    for module, attribute, name, extra in _COMMANDS:
+        try:
+            command = getattr(importlib.import_module(module), attribute)
+        except ModuleNotFoundError as exc:
+            missing = exc.name or "?"
+            if extra is None or missing.split(".")[0] == "rxvault":
+                raise  # a bug, not a missing extra
+            command = _needs_extra(name, extra, missing)
+        main.add_command(command, name)
 
 
 _register()
