@@ -8,5 +8,13 @@ from __future__ import annotations
 
 from rxvault.client._client import PatientClient, Records, Unlocked, canonical_username
 from rxvault.client._errors import ClientError
+from rxvault.client._seen import SeenVersions
 
-__all__ = ["ClientError", "PatientClient", "Records", "Unlocked", "canonical_username"]
+__all__ = [
+    "ClientError",
+    "PatientClient",
+    "Records",
+    "SeenVersions",
+    "Unlocked",
+    "canonical_username",
+]

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime as dt
 import unicodedata
 from typing import Any
 
 import httpx
 
 from rxvault.client._errors import ClientError
+from rxvault.client._seen import SeenVersions
 from rxvault.format import (
     DecryptionFailed,
     FormatError,
     KdfParams,
     OpenedBlock,
+    RollbackRefused,
     derive_client_keys,
     derive_enrollment,
     generate_patient_keypair,
@@ -111,6 +114,16 @@ class Records:
     version: int | None
     document: bytes | None
     opened: OpenedBlock | None = None
+    as_of: dt.datetime | None = None
+
+    def age_hours(self, now: dt.datetime | None = None) -> float | None:
+        """How old the records are (from the signed as-of time), or None without records."""
+        if self.as_of is None:
+            return None
+        return ((now or dt.datetime.now(dt.UTC)) - self.as_of).total_seconds() / 3600
+
+
+STALE_HOURS = 48
 
 
 class PatientClient:
@@ -128,6 +141,7 @@ class PatientClient:
         timeout: float = 30.0,
         min_version: int = 0,
         key_cache: dict[tuple[str, bytes, KdfParams], tuple[bytes, bytes]] | None = None,
+        seen: SeenVersions | None = None,
     ) -> None:
         if http is None:
             if base_url is None:
@@ -139,8 +153,11 @@ class PatientClient:
         # later block must not be older, and a deletion must be newer (format spec, "The
         # tombstone"), so a server cannot replay an old deletion in place of newer records.
         self.min_version = min_version
-        # The newest deletion accepted, so an older deletion cannot be replayed after it.
+        # The newest deletion accepted, so an older deletion cannot be replayed after it, nor
+        # a block older than it.
         self._deletion_version = 0
+        # What earlier runs on this computer showed (per server and handle), if kept in a file.
+        self.seen = seen
         # Derived keys by (password, salt, parameters), so one Argon2id run serves repeated
         # logins of this process; pass a shared dict to share it between clients.
         self._auth_cache = {} if key_cache is None else key_cache
@@ -218,6 +235,7 @@ class PatientClient:
             },
         )
         self.unlocked = Unlocked(account, handle, private_key, pharmacy_key)
+        self._recall()
         return result
 
     def login(self, username: str, password: str) -> dict[str, Any]:
@@ -247,6 +265,7 @@ class PatientClient:
             keys.patient_private_key,
             keys.pharmacy_public_key,
         )
+        self._recall()
         return result
 
     def logout(self) -> None:
@@ -255,8 +274,29 @@ class PatientClient:
 
     # --- records -------------------------------------------------------------------------
 
+    def _seen_key(self) -> str:
+        assert self.unlocked is not None
+        return f"{str(self.http.base_url).rstrip('/')} {self.unlocked.handle}"
+
+    def _recall(self) -> None:
+        """Take up the versions this computer showed for this patient before."""
+        if self.seen is not None:
+            block, deletion = self.seen.get(self._seen_key())
+            self.min_version = max(self.min_version, block)
+            self._deletion_version = max(self._deletion_version, deletion)
+
+    def _remember(self) -> None:
+        if self.seen is not None:
+            self.seen.remember(self._seen_key(), self.min_version, self._deletion_version)
+
     def fetch(self) -> Records:
-        """Fetch, verify against the pinned pharmacy key and decrypt the patient's block."""
+        """Fetch, verify against the pinned pharmacy key and decrypt the patient's block.
+
+        Never older than what was shown: a block must not be older than a block already
+        accepted, and must be newer than a deletion already accepted; a deletion must be newer
+        than any block accepted and not older than a deletion accepted (format spec, "The
+        tombstone"; protocol, section 4).
+        """
         if self.unlocked is None:
             raise ClientError(0, "locked", "Log in first.")
         block = self._call("GET", "/me/block")
@@ -273,10 +313,31 @@ class PatientClient:
                     expected_handle=handle,
                     min_version=self.min_version,
                 )
+                if opened.header.version <= self._deletion_version:
+                    raise RollbackRefused(
+                        f"block: version {opened.header.version} is not newer than the "
+                        f"deletion (version {self._deletion_version}) already seen"
+                    )
+            except RollbackRefused as exc:
+                raise ClientError(
+                    0,
+                    "rollback_refused",
+                    "The server sent an older copy of your records than one already shown "
+                    f"({exc}); it is not shown. The server may be withholding newer records: "
+                    "please call your pharmacy.",
+                ) from None
             except FormatError as exc:
                 raise ClientError(0, "block_invalid", f"The block was refused: {exc}") from None
             self.min_version = max(self.min_version, opened.header.version)
-            return Records("live", handle, opened.header.version, opened.document, opened)
+            self._remember()
+            return Records(
+                "live",
+                handle,
+                opened.header.version,
+                opened.document,
+                opened,
+                as_of=opened.header.as_of,
+            )
         if state == "deleted":
             try:
                 header = verify_tombstone(
@@ -295,6 +356,7 @@ class PatientClient:
                     f"than version {seen} already seen.",
                 )
             self._deletion_version = header.version
+            self._remember()
             return Records("deleted", handle, header.version, None)
         return Records("pending", handle, None, None)
 

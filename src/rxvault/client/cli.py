@@ -60,14 +60,19 @@ def _hint(code: str) -> str | None:
         "too_many_attempts": "wait a while; if the account is locked, ask your pharmacy",
         "enrollment_invalid": "ask your pharmacy for a new enrollment letter",
         "username_taken": "choose another username",
+        "rollback_refused": "call your pharmacy: the server may be withholding your records",
+        "block_invalid": "call your pharmacy: the records did not pass the checks",
+        "seen_versions_unreadable": "repair or restore that file (see --state-file)",
     }.get(code)
 
 
-def _client(server: str) -> Any:
+def _client(server: str, state_file: Path | None = None) -> Any:
     from rxvault.client._client import PatientClient
+    from rxvault.client._seen import SeenVersions
 
+    seen = _run(lambda: SeenVersions(state_file)) if state_file is not None else None
     try:
-        return PatientClient(server)
+        return PatientClient(server, seen=seen)
     except ValueError as exc:
         raise UserError(str(exc), hint="use the portal's https:// address") from None
 
@@ -104,10 +109,21 @@ def register_command(server: str, username: str, code: str) -> None:
     default=None,
     help="Write the decrypted records (JSON) to this file instead of the screen.",
 )
-def fetch_command(server: str, username: str, output: Path | None) -> None:
+@click.option(
+    "--state-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Where this computer remembers the newest records version shown, so that an older "
+    "copy is refused later (default: RXVAULT_PATIENT_STATE, else "
+    "~/.local/state/rxvault/patient-versions.json).",
+)
+def fetch_command(server: str, username: str, output: Path | None, state_file: Path | None) -> None:
     """Log in, fetch your records, verify the pharmacy's signature, decrypt and export them."""
+    from rxvault.client._client import STALE_HOURS
+    from rxvault.client._seen import default_seen_path
+
     password = _password()
-    client = _client(server)
+    client = _client(server, state_file or default_seen_path())
     try:
         _run(lambda: client.login(username, password))
         records = _run(client.fetch)
@@ -115,6 +131,14 @@ def fetch_command(server: str, username: str, output: Path | None) -> None:
     finally:
         client.close()
     if records.state == "pending":
+        if client.min_version or client._deletion_version:
+            raise UserError(
+                "the server has no records for you now, but this computer has shown version "
+                f"{max(client.min_version, client._deletion_version)} before",
+                hint="if you registered again recently, they appear after the pharmacy's next "
+                "daily update; otherwise the server may be withholding them: call your pharmacy",
+                exit_code=EXIT_FAILED,
+            )
         raise UserError(
             "your pharmacy has not published your records yet",
             hint="they appear after the pharmacy's next daily update",
@@ -123,6 +147,15 @@ def fetch_command(server: str, username: str, output: Path | None) -> None:
     if records.state == "deleted":
         raise UserError("your pharmacy has removed your records from the portal")
     assert records.document is not None
+    assert records.as_of is not None
+    age = records.age_hours() or 0.0
+    click.echo(f"records as of {records.as_of.isoformat()} (version {records.version})", err=True)
+    if age > STALE_HOURS:
+        click.echo(
+            f"warning: these records were last updated {int(age // 24)} days ago and may be out "
+            "of date; call your pharmacy if something is missing",
+            err=True,
+        )
     document = json.loads(records.document)
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     if output is None:
