@@ -4,6 +4,12 @@ A registration is used only if the agent issued the enrollment it names (lookup 
 same handle, and its binding MAC verifies with that enrollment's binding key. Anything else (a
 key the server swapped in, a registration for an enrollment this agent never issued) is refused,
 recorded, and reported; the agent never encrypts to it.
+
+A server can also replay a genuine old entry (a patient's earlier key, whose binding verified at
+the time) after the patient was enrolled again. So an enrollment registers one key, once: an entry
+whose enrollment already registered a key is refused, and so is one whose enrollment is older than
+the enrollment of the patient's current key; among new entries the newest enrollment wins,
+whatever order the server lists them in.
 """
 
 from __future__ import annotations
@@ -46,9 +52,26 @@ class KeyRefresh:
             state.set(c, "directory_cursor", str(self.cursor))
 
 
+def _issued(state: State, lookup_id: str) -> tuple[tuple[str, int], bool] | None:
+    """(order of issue, already registered) of an enrollment this agent issued."""
+    row = state.conn.execute(
+        "SELECT created_at, rowid, registered_at FROM enrollments WHERE lookup_id = ?",
+        (lookup_id,),
+    ).fetchone()
+    return None if row is None else ((str(row[0]), int(row[1])), row[2] is not None)
+
+
+def _current(state: State, handle: str) -> tuple[bytes, str] | None:
+    row = state.conn.execute(
+        "SELECT public_key, lookup_id FROM keys WHERE handle = ?", (handle,)
+    ).fetchone()
+    return None if row is None else (bytes(row[0]), str(row[1]))
+
+
 def fetch_keys(api: ServerApi, state: State) -> KeyRefresh:
     """New directory entries since the last run, each verified or refused (nothing stored yet)."""
     refresh = KeyRefresh(cursor=int(state.get("directory_cursor", "0") or 0))
+    newest: dict[str, tuple[str, int]] = {}  # handle -> order of the enrollment accepted
     for entry in api.key_directory(refresh.cursor):
         seq = int(entry["seq"])
         handle = str(entry["handle"])
@@ -73,7 +96,36 @@ def fetch_keys(api: ServerApi, state: State) -> KeyRefresh:
                 except (BindingInvalid, ValueError):
                     reason = "the binding does not verify with the enrollment's binding key"
         if reason is None:
+            reason = _replayed(state, handle, lookup_id, public_key, newest)
+        if reason is None:
+            issued = _issued(state, lookup_id)
+            assert issued is not None
+            newest[handle] = issued[0]
             refresh.verified[handle] = (public_key, lookup_id, seq)
         else:
             refresh.refused.append((seq, handle, lookup_id, reason))
     return refresh
+
+
+def _replayed(
+    state: State,
+    handle: str,
+    lookup_id: str,
+    public_key: bytes,
+    newest: dict[str, tuple[str, int]],
+) -> str | None:
+    """Why a verified entry must still be refused (a replay or an older enrollment), or None."""
+    issued = _issued(state, lookup_id)
+    if issued is None:
+        return "no enrollment issued by this pharmacy has this lookup id"
+    order, registered = issued
+    current = _current(state, handle)
+    if registered and current != (public_key, lookup_id):
+        return "this enrollment already registered a key (an old registration replayed)"
+    best = newest.get(handle)
+    if best is None and current is not None:
+        current_issue = _issued(state, current[1])
+        best = None if current_issue is None else current_issue[0]
+    if best is not None and order < best:
+        return "registered with an older enrollment than the patient's current key"
+    return None
