@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from agent.conftest import agent, demo_source, harness, source  # noqa: F401 - fixtures
 from server.conftest import (  # noqa: F401 - fixtures re-exported for this package
     BASE_URL,
     PASSWORD,
