@@ -1,6 +1,6 @@
 """The ``rxvault`` command line: a thin layer over the library packages.
 
-Each area registers its own click group here. User mistakes surface as
+Each area's click group is registered here and imported only when used. User mistakes surface as
 ``rxvault: error: …`` plus an optional ``rxvault: hint: …`` and a documented exit code,
 never as a traceback.
 """
@@ -14,33 +14,16 @@ import click
 from rxvault import __version__
 from rxvault._cli_errors import UserError
 
-
-class _Root(click.Group):
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except UserError as exc:
-            click.echo(f"rxvault: error: {exc.message}", err=True)
-            if exc.hint:
-                click.echo(f"rxvault: hint: {exc.hint}", err=True)
-            sys.exit(exc.exit_code)
-
-
-@click.group(cls=_Root)
-@click.version_option(__version__, prog_name="rxvault")
-def main() -> None:
-    """rxvault: a pharmacy's Visual FoxPro records, readable only by each patient."""
-
-
-# (module, attribute, command name, the extra it needs: None for the base install)
-_COMMANDS = [
-    ("rxvault.dbf.cli", "dbf_group", "dbf", None),
-    ("rxvault.demo.cli", "demo_command", "demo", "server,agent"),
-    ("rxvault.server.cli", "server_group", "server", "server"),
-    ("rxvault.server.cli", "serve_command", "serve", "server"),
-    ("rxvault.client.cli", "patient_group", "patient", "agent"),
-    ("rxvault.agent.cli", "agent_group", "agent", "agent"),
-]
+# command name -> (module, attribute, the extra it needs: None for the base install). Loaded only
+# when used, so that `rxvault agent sync` does not import the server's web stack, and vice versa.
+_COMMANDS: dict[str, tuple[str, str, str | None]] = {
+    "agent": ("rxvault.agent.cli", "agent_group", "agent"),
+    "dbf": ("rxvault.dbf.cli", "dbf_group", None),
+    "demo": ("rxvault.demo.cli", "demo_command", "server,agent"),
+    "patient": ("rxvault.client.cli", "patient_group", "agent"),
+    "serve": ("rxvault.server.cli", "serve_command", "server"),
+    "server": ("rxvault.server.cli", "server_group", "server"),
+}
 
 
 def _needs_extra(name: str, extra: str, missing: str) -> click.Command:
@@ -61,18 +44,40 @@ def _needs_extra(name: str, extra: str, missing: str) -> click.Command:
     return stand_in
 
 
-def _register() -> None:
+def _load(name: str) -> click.Command:
     import importlib
 
-    for module, attribute, name, extra in _COMMANDS:
+    module, attribute, extra = _COMMANDS[name]
+    try:
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or "?"
+        if extra is None or missing.split(".")[0] == "rxvault":
+            raise  # a bug, not a missing extra
+        return _needs_extra(name, extra, missing)
+    return command
+
+
+class _Root(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(_COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            self.add_command(_load(cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> object:
         try:
-            command = getattr(importlib.import_module(module), attribute)
-        except ModuleNotFoundError as exc:
-            missing = exc.name or "?"
-            if extra is None or missing.split(".")[0] == "rxvault":
-                raise  # a bug, not a missing extra
-            command = _needs_extra(name, extra, missing)
-        main.add_command(command, name)
+            return super().invoke(ctx)
+        except UserError as exc:
+            click.echo(f"rxvault: error: {exc.message}", err=True)
+            if exc.hint:
+                click.echo(f"rxvault: hint: {exc.hint}", err=True)
+            sys.exit(exc.exit_code)
 
 
-_register()
+@click.group(cls=_Root)
+@click.version_option(__version__, prog_name="rxvault")
+def main() -> None:
+    """rxvault: a pharmacy's Visual FoxPro records, readable only by each patient."""
