@@ -5,6 +5,10 @@ a row with what the batch carries; ``send`` PUTs the same bytes under the same b
 server answers; ``acknowledge`` applies the server's result to the local state and removes the
 batch, in one transaction. A run killed anywhere leaves either nothing, or a batch that the next
 run sends again (the server answers a batch id it has seen with the stored result).
+
+A write, rename, ``fsync`` or removal that the disk refuses (full, failing) stops the run with
+:class:`~rxvault.agent._state.StateError` naming the file: what the outbox holds is then either
+the whole batch with its row, or a file without a row (removed by the next run).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 from rxvault.agent._api import ServerApi
 from rxvault.agent._crash import crash_point
-from rxvault.agent._state import State, now_text
+from rxvault.agent._state import State, disk_error, now_text
 
 __all__ = ["Ack", "Outbox", "OutboxItem"]
 
@@ -82,20 +86,33 @@ class Outbox:
     def clean_orphans(self) -> None:
         """Remove files that never got their outbox row (a run killed between the two)."""
         known = {file for _, file, _, _, _ in self.state.outbox()}
-        for path in self.directory.iterdir():
-            if path.name not in known:
-                path.unlink(missing_ok=True)
+        try:
+            for path in self.directory.iterdir():
+                if path.name not in known:
+                    path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise disk_error(exc.filename or self.directory, exc) from None
+
+    def _remove(self, batch_id: str) -> None:
+        path = self.directory / f"{batch_id}.batch"
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise disk_error(path, exc) from None
 
     def write(self, batch_id: str, data: bytes, items: list[OutboxItem]) -> None:
         name = f"{batch_id}.batch"
         final = self.directory / name
         tmp = self.directory / f"{name}.tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-        _fsync_dir(self.directory)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+            _fsync_dir(self.directory)
+        except OSError as exc:
+            raise disk_error(exc.filename or tmp, exc) from None
         with self.state.transaction() as c:
             c.execute(
                 "INSERT INTO outbox (batch_id, created_at, file, items) VALUES (?, ?, ?, ?)",
@@ -112,7 +129,7 @@ class Outbox:
     def drop(self, batch_id: str) -> None:
         with self.state.transaction() as c:
             c.execute("DELETE FROM outbox WHERE batch_id = ?", (batch_id,))
-        (self.directory / f"{batch_id}.batch").unlink(missing_ok=True)
+        self._remove(batch_id)
 
     def note_failure(self, batch_id: str, error: str) -> None:
         with self.state.transaction() as c:
@@ -163,5 +180,5 @@ class Outbox:
                     assert ack.stale is not None
                     ack.stale.append(item.patient_id)
             c.execute("DELETE FROM outbox WHERE batch_id = ?", (batch_id,))
-        (self.directory / f"{batch_id}.batch").unlink(missing_ok=True)
+        self._remove(batch_id)
         return ack

@@ -4,6 +4,11 @@ What the server has (per patient: the digest and key of the live block, the last
 what the last run saw in the source, the enrollments the agent issued (with their binding keys),
 the verified patient keys, the outbox of batches not yet acknowledged, and the runs. The file
 holds binding keys: it is created readable by its owner only.
+
+A disk that is full or failing (SQLite's ``SQLITE_FULL``, ``SQLITE_IOERR``, ``SQLITE_CANTOPEN``,
+``SQLITE_READONLY``) makes any statement fail with :class:`StateError`, a clear error (exit code
+2) that names the file; a transaction whose ``COMMIT`` fails is rolled back, so the state never
+holds half of one.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rxvault._cli_errors import UserError
+from rxvault.agent._crash import crash_point
 
 __all__ = ["PatientRow", "State", "StateError", "open_state"]
 
@@ -83,6 +89,56 @@ class StateError(UserError):
     """The local state database is unusable."""
 
 
+# Primary SQLite result codes that mean the disk, not the agent, is at fault.
+_DISK_CODES = {
+    getattr(sqlite3, "SQLITE_FULL", 13),
+    getattr(sqlite3, "SQLITE_IOERR", 10),
+    getattr(sqlite3, "SQLITE_CANTOPEN", 14),
+    getattr(sqlite3, "SQLITE_READONLY", 8),
+}
+_DISK_WORDS = ("disk is full", "disk i/o error", "unable to open", "readonly database")
+
+
+def is_disk_error(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in _DISK_CODES
+    return any(word in str(exc).lower() for word in _DISK_WORDS)
+
+
+def disk_error(path: Path | str, exc: BaseException) -> StateError:
+    """The clear error for a local write that the disk refused."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return StateError(
+        f"{path}: the agent's local state could not be written ({reason}); the run stopped, "
+        "and nothing the server has not acknowledged was recorded",
+        hint="free disk space or check the disk, then run `rxvault agent sync` again: it "
+        "resends whatever was not acknowledged",
+    )
+
+
+class _Connection(sqlite3.Connection):
+    """A connection whose statements turn disk failures into :class:`StateError`."""
+
+    state_path: Path | str = "state.db"
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.OperationalError as exc:
+            if is_disk_error(exc):
+                raise disk_error(self.state_path, exc) from None
+            raise
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.OperationalError as exc:
+            if is_disk_error(exc):
+                raise disk_error(self.state_path, exc) from None
+            raise
+
+
 @dataclass
 class PatientRow:
     patient_id: str
@@ -120,10 +176,13 @@ class State:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
+            crash_point("commit")
+            self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error, StateError):
+                    self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
 
     # --- meta --------------------------------------------------------------------------
 
@@ -233,10 +292,11 @@ class State:
 
 def open_state(path: Path) -> State:
     """Open (creating if needed) the state database; refuse one that fails its integrity check."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _private_file(path)
     try:
-        conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _private_file(path)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=30, factory=_Connection)
+        conn.state_path = path
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -261,7 +321,11 @@ def open_state(path: Path) -> State:
                 f"({SCHEMA_VERSION})",
                 hint="use the rxvault version that wrote it, or upgrade this one",
             )
+    except OSError as exc:
+        raise disk_error(path, exc) from None
     except sqlite3.DatabaseError as exc:
+        if is_disk_error(exc):
+            raise disk_error(path, exc) from None
         raise StateError(
             f"{path}: not a usable state database ({exc})",
             hint="restore it from a backup, or move it aside (the next run re-uploads)",
