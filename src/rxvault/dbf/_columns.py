@@ -26,7 +26,7 @@ from rxvault.dbf._errors import (
     Reporter,
 )
 from rxvault.dbf._header import Field
-from rxvault.dbf._memo import MemoFile
+from rxvault.dbf._memo import MemoBudget, MemoFile
 from rxvault.dbf._text import binary_array, string_array, validity_buffer
 
 I64 = npt.NDArray[np.int64]
@@ -64,6 +64,7 @@ class Batch:
     memo: MemoFile | None
     memo_missing: bool
     nullflags: Field | None
+    memo_budget: MemoBudget | None = None
 
     @property
     def n(self) -> int:
@@ -301,7 +302,8 @@ def _numeric(batch: Batch, f: Field, null: Mask | None) -> pa.Array:
     raw = batch.raw(f)
     n, w = raw.shape
     out_type = f.arrow_type
-    dec = f.decimals
+    # a damaged header can declare more decimals than a decimal128 holds: the type's scale wins
+    dec = f.decimals if pa.types.is_integer(out_type) else int(out_type.scale)
     if w == 0:
         return pa.nulls(n, out_type)
     fast = _numeric_fast(raw, dec)
@@ -311,6 +313,7 @@ def _numeric(batch: Batch, f: Field, null: Mask | None) -> pa.Array:
             fast_present &= ~null
         if pa.types.is_integer(out_type):
             return pa.array(fast_values, type=pa.int64(), mask=~fast_present)
+        _fit(batch, f, raw, fast_values, fast_present, out_type=out_type)
         return _decimal_from_int64(fast_values, fast_present, out_type)
     blank = _blank(raw)
     # all blank is an empty number; all asterisks is how dBase writers store an empty (or
@@ -375,14 +378,48 @@ def _numeric(batch: Batch, f: Field, null: Mask | None) -> pa.Array:
             values[pos] = number_value
         return pa.array(values, type=pa.int64(), mask=~present)
     if not exact or any(abs(v) >= 2**63 for v in big.values()):
+        limit = 10 ** int(out_type.precision)
         pyvals: list[Decimal | None] = [None] * n
+        too_big: list[int] = []
         for at in np.flatnonzero(present):
             scaled_value = big.get(int(at), int(values[at]))
+            if abs(scaled_value) >= limit:
+                too_big.append(int(at))
+                continue
             pyvals[int(at)] = Decimal(scaled_value).scaleb(-dec)
+        if too_big:
+            _too_big(batch, f, raw, np.array(too_big, dtype=np.int64))
         return pa.array(pyvals, type=out_type)
     for pos, number_value in big.items():
         values[pos] = number_value
+    _fit(batch, f, raw, values, present, out_type=out_type)
     return _decimal_from_int64(values, present, out_type)
+
+
+def _too_big(batch: Batch, f: Field, raw: U8, rows: I64) -> None:
+    batch.fail(
+        rows,
+        f,
+        BadValueError,
+        lambda i: (
+            f"{raw[i].tobytes()!r} does not fit the field's {f.type}({f.length},{f.decimals})"
+        ),
+    )
+
+
+def _fit(
+    batch: Batch, f: Field, raw: U8, values: I64, present: Mask, *, out_type: pa.DataType
+) -> None:
+    """Report (and make null) the values with more digits than the decimal type holds (a
+    number written without its decimals, its integer part using the decimals' columns)."""
+    precision = int(out_type.precision)
+    if precision > 18:
+        return  # any int64 fits
+    too_big = present & (np.abs(values) >= 10**precision)
+    if too_big.any():
+        rows = np.flatnonzero(too_big)
+        _too_big(batch, f, raw, rows)
+        present[rows] = False
 
 
 def _decimal_from_int64(values: I64, valid: Mask | None, out_type: pa.DataType) -> pa.Array:
@@ -640,7 +677,9 @@ def _memo(batch: Batch, f: Field, null: Mask | None) -> pa.Array:
         return _text_or_binary(batch, f, np.zeros(0, np.uint8), offsets, present, binary=binary)
     want = present & (pointers > 0)
     idx = np.flatnonzero(want)
-    located = batch.memo.locate(pointers[idx], batch.recnos[idx], f.name, binary=binary)
+    located = batch.memo.locate(
+        pointers[idx], batch.recnos[idx], f.name, binary=binary, budget=batch.memo_budget
+    )
     for _, error in located.problems:
         batch.reporter.error(error)
     if located.problems:

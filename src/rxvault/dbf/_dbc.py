@@ -13,16 +13,23 @@ from rxvault.dbf._errors import DbfError
 
 
 def find_case_insensitive(path: Path) -> Path | None:
-    """``path`` itself, or a file in its folder whose name differs only in case."""
-    if path.is_file():
-        return path
-    folder = path.parent
-    if not folder.is_dir():
+    """``path`` itself, or a file in its folder whose name differs only in case.
+
+    A name the system cannot even look up (too long, as a damaged backlink can be) is not
+    found, rather than an ``OSError``.
+    """
+    try:
+        if path.is_file():
+            return path
+        folder = path.parent
+        if not folder.is_dir():
+            return None
+        wanted = path.name.lower()
+        for candidate in sorted(folder.iterdir()):
+            if candidate.name.lower() == wanted and candidate.is_file():
+                return candidate
+    except OSError:
         return None
-    wanted = path.name.lower()
-    for candidate in sorted(folder.iterdir()):
-        if candidate.name.lower() == wanted and candidate.is_file():
-            return candidate
     return None
 
 

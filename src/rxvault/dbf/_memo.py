@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 import struct
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,44 @@ U8 = npt.NDArray[np.uint8]
 FPT = "fpt"
 DBT3 = "dbt3"
 DBT4 = "dbt4"
+
+
+class MemoBudget:
+    """The memo bytes one pass over a table may read: at most the size of the memo file.
+
+    In a sound memo file no two memos share a block, so all the memos of every record, live or
+    deleted, of every memo field, add up to less than the file. A damaged table whose records
+    all point at one large memo would otherwise make a few kilobytes of DBF read as gigabytes;
+    past the budget, memos that overlap another are errors (null in lenient mode).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.used = 0
+        self._lock = threading.Lock()  # fields decode on worker threads
+
+    def claim(self, starts: I64, lengths: I64) -> npt.NDArray[np.bool_]:
+        """Take ``lengths`` from the budget; returns the mask of memos refused."""
+        refused = np.zeros(len(lengths), dtype=bool)
+        with self._lock:
+            total = int(lengths.sum())
+            if self.used + total <= self.size:
+                self.used += total
+                return refused
+            # over budget: first refuse the memos that overlap another one of this batch ...
+            nz = np.flatnonzero(lengths > 0)
+            order = nz[np.argsort(starts[nz], kind="stable")]
+            ends = starts[order] + lengths[order]
+            reach = np.maximum.accumulate(ends)
+            overlap = np.zeros(len(order), dtype=bool)
+            overlap[1:] = starts[order][1:] < reach[:-1]
+            refused[order[overlap]] = True
+            # ... then, if still over, those that push the pass past the memo file's size
+            kept = np.where(refused, 0, lengths)
+            running = self.used + np.cumsum(kept)
+            refused |= (running > self.size) & (kept > 0)
+            self.used += int(np.where(refused, 0, lengths).sum())
+            return refused
 
 
 @dataclass
@@ -64,6 +103,7 @@ class MemoFile:
                 if size:
                     self.block_size = size
         self.first_block = -(-512 // self.block_size) if kind == FPT else 1
+        self._terminators: I64 | None = None
 
     def close(self) -> None:
         self._array = np.zeros(0, dtype=np.uint8)
@@ -72,7 +112,15 @@ class MemoFile:
                 self._mm.close()
             self._mm = None
 
-    def locate(self, pointers: I64, rows: I64, field_name: str, *, binary: bool = False) -> Located:
+    def locate(
+        self,
+        pointers: I64,
+        rows: I64,
+        field_name: str,
+        *,
+        binary: bool = False,
+        budget: MemoBudget | None = None,
+    ) -> Located:
         """Find the bytes of each memo; ``rows`` are record numbers for error messages."""
         n = len(pointers)
         starts = np.zeros(n, dtype=np.int64)
@@ -162,6 +210,24 @@ class MemoFile:
                     )
                 )
             lens = np.where(too_long, 0, lens)
+        if budget is not None and len(idx):
+            refused = budget.claim(st, lens)
+            for j in np.flatnonzero(refused)[:1000]:
+                row = int(idx[j])
+                problems.append(
+                    (
+                        row,
+                        MemoPointerError(
+                            self.table_path,
+                            f"memo at block {int(pointers[row])} ({int(lens[j])} bytes) shares "
+                            f"blocks with another memo: the memos read would exceed the "
+                            f"{self.size} bytes of {self.path.name}",
+                            record=int(rows[row]),
+                            field=field_name,
+                        ),
+                    )
+                )
+            lens = np.where(refused, 0, lens)
         starts[idx] = st
         lengths[idx] = lens
         return Located(starts, lengths, problems)
@@ -178,10 +244,27 @@ class MemoFile:
                 if inner == length - 8:
                     return start + 8, inner
             return start, length
-        end = self._mm.find(b"\x1a", offset)
+        end = self._next_terminator(offset)
         if end < 0:
             return offset, self.size + 1 - offset  # reported as running past the end
         return offset, end - offset
+
+    def _next_terminator(self, offset: int) -> int:
+        """Position of the first 0x1A at or after ``offset`` (-1: none).
+
+        The positions are found once, so many records pointing into one long unterminated
+        memo cost a binary search each rather than a scan to the end of the file each.
+        """
+        if self._terminators is None:
+            chunk = 1 << 24  # bounded temporaries on a large memo file
+            self._terminators = np.concatenate(
+                [
+                    np.flatnonzero(self._array[i : i + chunk] == 0x1A).astype(np.int64) + i
+                    for i in range(0, max(len(self._array), 1), chunk)
+                ]
+            )
+        at = int(np.searchsorted(self._terminators, offset))
+        return int(self._terminators[at]) if at < len(self._terminators) else -1
 
     def gather(self, starts: I64, lengths: I64) -> tuple[U8, I64]:
         """Concatenate the located memos: (bytes, offsets of length n + 1)."""

@@ -32,7 +32,7 @@ from rxvault.dbf._errors import (
     UnsupportedTable,
 )
 from rxvault.dbf._header import KNOWN_TYPES, Field, Header, parse_header
-from rxvault.dbf._memo import DBT3, DBT4, FPT, MemoFile
+from rxvault.dbf._memo import DBT3, DBT4, FPT, MemoBudget, MemoFile
 
 DEFAULT_BATCH_SIZE = 65536
 _DECODE_ERRORS = ("strict", "replace")
@@ -325,6 +325,7 @@ class Table:
         schema = self._batch_schema(fields, include_deleted, with_recno)
         count = self.record_count_read
         nullflags = self.header.nullflags
+        budget = MemoBudget(self._memo.size) if self._memo is not None else None
         for start in range(0, count, batch_size):
             stop = min(count, start + batch_size)
             rec = self._records[start:stop]
@@ -347,6 +348,7 @@ class Table:
                 memo=self._memo,
                 memo_missing=self._memo_missing,
                 nullflags=nullflags,
+                memo_budget=budget,
             )
             arrays = self._decode_fields(batch, fields)
             if include_deleted:
