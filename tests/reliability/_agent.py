@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.resources
 import os
 import shutil
 import sqlite3
@@ -27,9 +28,18 @@ import sqlalchemy as sa
 
 from agent.conftest import Agent, Harness, make_agent, scratch_database
 from rxvault import format as fmt
-from rxvault.agent import AgentContext, Reporter, SyncOptions, enroll, run_sync
+from rxvault.agent import (
+    AgentContext,
+    Documents,
+    Reporter,
+    SyncOptions,
+    enroll,
+    parse_mapping,
+    prepare,
+    read_source,
+    run_sync,
+)
 from rxvault.agent._config import write_secret
-from rxvault.dbf import open_table
 from rxvault.demo import generate
 from rxvault.server._models import Pharmacy, Record
 from server_process import server_process
@@ -45,8 +55,17 @@ def make_source(path: Path, patients: int, seed: int = 7) -> Path:
 
 
 def patient_ids(source: Path) -> list[str]:
-    with open_table(source / "patient.dbf") as t:
-        return [str(p) for p in t.read(columns=["patient_id"]).column(0).to_pylist()]
+    """The ids of the patients the demo mapping publishes (its filter leaves some out)."""
+    return list(documents(source).patient_ids)
+
+
+def documents(source: Path) -> Documents:
+    """What the agent would build from ``source`` with the demo mapping."""
+    text = (importlib.resources.files("rxvault.agent") / "mappings" / "demo.toml").read_text(
+        encoding="utf-8"
+    )
+    mapping = parse_mapping(text, Path("demo.toml"))
+    return prepare(mapping, read_source(mapping, source), "Main Street Pharmacy")
 
 
 @dataclass
