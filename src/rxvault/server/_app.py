@@ -61,12 +61,15 @@ def create_app(
         redoc_url=None,
         responses=_ERROR_RESPONSES,
     )
+    db = session_factory(engine)
+    key = _audit.audit_key(pepper)
     app.state.rxvault = AppContext(
         settings=settings,
-        db=session_factory(engine),
+        db=db,
         clock=clock or SystemClock(),
         pepper=pepper,
-        audit_key=_audit.audit_key(pepper),
+        audit_key=key,
+        audit_writer=_audit.AuditWriter(db, key),
     )
     app.state.engine = engine
 

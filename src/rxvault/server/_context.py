@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from rxvault.server import _audit
 from rxvault.server._clock import Clock
-from rxvault.server._db import transaction
 from rxvault.server._settings import Settings
 
 
@@ -20,6 +19,7 @@ class AppContext:
     clock: Clock
     pepper: bytes
     audit_key: bytes
+    audit_writer: _audit.AuditWriter
 
     def now(self) -> dt.datetime:
         return self.clock.now()
@@ -29,6 +29,7 @@ class AppContext:
         _audit.append(session, self.audit_key, at=self.now(), **fields)
 
     def audit_alone(self, **fields: str) -> None:
-        """Append in a transaction of its own (for refusals, whose work is rolled back)."""
-        with transaction(self.db) as session:
-            _audit.append(session, self.audit_key, at=self.now(), **fields)
+        """Append outside any transaction of the caller (reads, and refusals, whose work is
+        rolled back): returns once the entry is committed, grouped with those of concurrent
+        requests (:class:`rxvault.server._audit.AuditWriter`)."""
+        self.audit_writer.write(_audit.Fields(at=self.now(), **fields))

@@ -1,8 +1,10 @@
 """Engines, transactions and migrations for SQLite, PostgreSQL and MariaDB/MySQL.
 
 Every write transaction that reads before it writes locks what it reads (``SELECT … FOR
-UPDATE`` on PostgreSQL and MariaDB); SQLite transactions start with ``BEGIN IMMEDIATE`` so that
-writers queue on the database lock instead of failing on a lock upgrade.
+UPDATE`` on PostgreSQL and MariaDB); SQLite write transactions start with ``BEGIN IMMEDIATE`` so
+that writers queue on the database lock instead of failing on a lock upgrade. Transactions that
+only read (:func:`read_transaction`) take no lock: on SQLite a deferred ``BEGIN``, which in WAL
+mode neither waits for a writer nor makes one wait.
 """
 
 from __future__ import annotations
@@ -59,7 +61,14 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+#: Execution option of the connections :func:`read_transaction` uses.
+READ_ONLY = "rxvault_read_only"
 
 
 def session_factory(engine: sa.Engine) -> sessionmaker[Session]:
@@ -71,6 +80,19 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception."""
     with factory() as session, session.begin():
         yield session
+
+
+@contextlib.contextmanager
+def read_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work that only reads: a consistent snapshot without any lock. Writing in it is
+    a bug (on SQLite the write could fail on a lock upgrade); it is rolled back at the end."""
+    with factory() as session:
+        session.connection(execution_options={READ_ONLY: True})
+        try:
+            yield session
+        finally:
+            session.expunge_all()  # what was read stays usable after the end
+            session.rollback()
 
 
 def _alembic_config(connection: sa.Connection | None = None) -> Config:

@@ -5,22 +5,23 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import Request
 from sqlalchemy.orm import Session
 
 from rxvault.server._context import AppContext
-from rxvault.server._db import transaction
+from rxvault.server._db import read_transaction, transaction
 from rxvault.server._errors import ApiError, not_authenticated
 from rxvault.server._models import Account, ApiToken, Pharmacy
 from rxvault.server._models import Session as SessionRow
 from rxvault.server._tokens import hash_secret
 
 SESSION_COOKIE = "__Host-rxvault-session"
-#: Sessions' ``last_seen_at`` is written at most this often (an idle timeout of 15 minutes is
-#: then enforced to within this much).
-LAST_SEEN_GRANULARITY = dt.timedelta(seconds=30)
+#: Sessions' ``last_seen_at`` is written at most this often, so that most authenticated reads
+#: write nothing (an idle timeout of 15 minutes is then enforced to within this much).
+LAST_SEEN_GRANULARITY = dt.timedelta(seconds=60)
 
 
 def ctx_of(request: Request) -> AppContext:
@@ -106,30 +107,77 @@ class PatientCaller:
         return f"account:{self.account_id}"
 
 
-def resolve_session(s: Session, ctx: AppContext, token: str | None) -> PatientCaller | None:
-    """The account behind a session token, inside the caller's transaction; an expired
-    session (idle or absolute), or one of a locked or revoked account, is deleted."""
-    if not token:
-        return None
-    now = ctx.now()
-    row = s.execute(
-        sa.select(SessionRow, Account)
+@dataclasses.dataclass(frozen=True)
+class SessionLookup:
+    """What a read of the session cookie found: the caller, or nothing; and what is left to
+    write (a session to delete, a ``last_seen_at`` to move), done by :func:`settle_session`."""
+
+    caller: PatientCaller | None
+    session_id: int | None = None
+    delete: bool = False
+    touch: bool = False
+
+
+def session_query(token: str, *columns: Any) -> sa.Select[*tuple[Any, ...]]:
+    """The session row behind ``token`` with its account's fields (and ``columns``)."""
+    return (
+        sa.select(
+            SessionRow.id,
+            SessionRow.public_id,
+            SessionRow.expires_at,
+            SessionRow.last_seen_at,
+            Account.id.label("account_id"),
+            Account.pharmacy_id,
+            Account.handle,
+            Account.username,
+            Account.revoked_at,
+            Account.locked_at,
+            *columns,
+        )
+        .select_from(SessionRow)
         .join(Account, Account.id == SessionRow.account_id)
         .where(SessionRow.token_hash == hash_secret(token))
-    ).one_or_none()
-    if row is None:
-        return None
-    sess, account = row
-    idle = dt.timedelta(seconds=ctx.settings.session_idle_seconds)
-    expired = now >= sess.expires_at or now - sess.last_seen_at >= idle
-    if expired or account.revoked_at is not None or account.locked_at is not None:
-        s.delete(sess)
-        return None
-    if now - sess.last_seen_at >= LAST_SEEN_GRANULARITY:
-        sess.last_seen_at = now
-    return PatientCaller(
-        sess.id, sess.public_id, account.id, account.pharmacy_id, account.handle, account.username
     )
+
+
+def session_lookup(ctx: AppContext, row: sa.Row[Any] | None) -> SessionLookup:
+    """Judge a :func:`session_query` row: an expired session (idle or absolute), or one of a
+    locked or revoked account, is no caller (and is to be deleted)."""
+    if row is None:
+        return SessionLookup(None)
+    now = ctx.now()
+    idle = dt.timedelta(seconds=ctx.settings.session_idle_seconds)
+    expired = now >= row.expires_at or now - row.last_seen_at >= idle
+    if expired or row.revoked_at is not None or row.locked_at is not None:
+        return SessionLookup(None, row.id, delete=True)
+    caller = PatientCaller(
+        row.id, row.public_id, row.account_id, row.pharmacy_id, row.handle, row.username
+    )
+    return SessionLookup(caller, row.id, touch=now - row.last_seen_at >= LAST_SEEN_GRANULARITY)
+
+
+def read_session(s: Session, ctx: AppContext, token: str | None) -> SessionLookup:
+    """The account behind a session token, read without writing (in a read transaction)."""
+    if not token:
+        return SessionLookup(None)
+    return session_lookup(ctx, s.execute(session_query(token)).one_or_none())
+
+
+def settle_session(ctx: AppContext, lookup: SessionLookup) -> None:
+    """Delete a dead session or move ``last_seen_at`` forward: a write only when needed (at most
+    once per :data:`LAST_SEEN_GRANULARITY` per session), so that reads stay reads."""
+    if lookup.session_id is None or not (lookup.delete or lookup.touch):
+        return
+    now = ctx.now()
+    with transaction(ctx.db) as s:
+        if lookup.delete:
+            s.execute(sa.delete(SessionRow).where(SessionRow.id == lookup.session_id))
+        else:
+            s.execute(
+                sa.update(SessionRow)
+                .where(SessionRow.id == lookup.session_id, SessionRow.last_seen_at < now)
+                .values(last_seen_at=now)
+            )
 
 
 def refuse_session(request: Request, action: str) -> ApiError:
@@ -148,8 +196,9 @@ def refuse_session(request: Request, action: str) -> ApiError:
 def patient_caller(request: Request, action: str) -> PatientCaller:
     """The account behind the session cookie; expired or unknown sessions are refused."""
     ctx = ctx_of(request)
-    with transaction(ctx.db) as s:
-        caller = resolve_session(s, ctx, request.cookies.get(SESSION_COOKIE))
-    if caller is None:
+    with read_transaction(ctx.db) as s:
+        lookup = read_session(s, ctx, request.cookies.get(SESSION_COOKIE))
+    settle_session(ctx, lookup)
+    if lookup.caller is None:
         raise refuse_session(request, action)
-    return caller
+    return lookup.caller

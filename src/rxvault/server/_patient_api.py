@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from rxvault.server import _crypto, _ratelimit
 from rxvault.server._accounts import kdf_in, kdf_out, normalize_username, validated_username
 from rxvault.server._context import AppContext
-from rxvault.server._db import transaction
+from rxvault.server._db import read_transaction, transaction
 from rxvault.server._deps import (
     SESSION_COOKIE,
     PatientCaller,
@@ -22,7 +22,9 @@ from rxvault.server._deps import (
     ctx_of,
     patient_caller,
     refuse_session,
-    resolve_session,
+    session_lookup,
+    session_query,
+    settle_session,
 )
 from rxvault.server._errors import (
     ApiError,
@@ -106,7 +108,7 @@ def _pharmacy_public(p: Pharmacy) -> PharmacyPublic:
 def _guard(ctx: AppContext, request: Request, keys: list[str], action: str) -> None:
     """Refuse (429, audited) when any rate-limit key is blocked."""
     now = ctx.now()
-    with transaction(ctx.db) as s:
+    with read_transaction(ctx.db) as s:
         verdicts = [_ratelimit.check(s, key, now) for key in keys]
     blocked = [v for v in verdicts if not v.allowed]
     if blocked:
@@ -124,7 +126,7 @@ def prelogin(body: PreloginIn, request: Request) -> PreloginOut:
     """Salt and KDF parameters for a username; unknown names get a stable decoy alike."""
     ctx = ctx_of(request)
     name = normalize_username(body.username)
-    with transaction(ctx.db) as s:
+    with read_transaction(ctx.db) as s:
         account = s.execute(sa.select(Account).where(Account.username == name)).scalar_one_or_none()
         if account is not None and account.revoked_at is None:
             return PreloginOut(
@@ -333,14 +335,16 @@ def login(body: LoginIn, request: Request, response: Response) -> AccountOut:
         if ok and account is not None:
             _ratelimit.reset(s, nkey)
             _open_session(s, ctx, account.id, request, response)
-            ctx.audit(s, actor=f"account:{account.id}", action="patient.login", address=address)
-            return AccountOut(
+            answer = AccountOut(
                 username=account.username,
                 handle=account.handle,
                 pharmacy=_pharmacy_public(s.get_one(Pharmacy, account.pharmacy_id)),
                 created_at=account.created_at,
                 password_changed_at=account.password_changed_at,
             )
+            # Last: the audit head stays locked from here to the commit.
+            ctx.audit(s, actor=f"account:{account.id}", action="patient.login", address=address)
+            return answer
         failures = _ratelimit.record_failure(s, nkey, now)
         _ratelimit.record_failure(s, akey, now)
         if account is not None and failures >= _ratelimit.LOCK_FAILURES and not account.locked_at:
@@ -378,7 +382,7 @@ def _account(s: Session, caller: PatientCaller) -> Account:
 @router.get("/me", response_model=AccountOut)
 def me(request: Request) -> AccountOut:
     caller = patient_caller(request, "patient.me")
-    with transaction(ctx_of(request).db) as s:
+    with read_transaction(ctx_of(request).db) as s:
         account = _account(s, caller)
         return AccountOut(
             username=account.username,
@@ -394,12 +398,11 @@ def key_bundle(request: Request) -> KeyBundleOut:
     """The wrapped key bundle and the server key share: only to an authenticated session."""
     caller = patient_caller(request, "patient.key-bundle")
     ctx = ctx_of(request)
-    with transaction(ctx.db) as s:
+    with read_transaction(ctx.db) as s:
         account = _account(s, caller)
         pharmacy = s.get_one(Pharmacy, account.pharmacy_id)
         assert pharmacy.public_key is not None
-        ctx.audit(s, actor=caller.actor, action="patient.key-bundle", address=address_of(request))
-        return KeyBundleOut(
+        answer = KeyBundleOut(
             key_bundle=account.key_bundle,
             server_share=_crypto.server_key_share(ctx.pepper, account.salt),
             public_key=account.public_key,
@@ -407,37 +410,47 @@ def key_bundle(request: Request) -> KeyBundleOut:
             handle=account.handle,
             username=account.username,
         )
+    ctx.audit_alone(actor=caller.actor, action="patient.key-bundle", address=address_of(request))
+    return answer
 
 
 @router.get("/me/block", response_model=BlockOut)
 def my_block(request: Request) -> BlockOut:
-    """The patient's own signed, encrypted block (or signed deletion, or nothing yet)."""
+    """The patient's own signed, encrypted block (or signed deletion, or nothing yet).
+
+    The hot path of the portal: one query in a read transaction (no lock), a write only when
+    the session must be touched or ended, and the audit entry committed (grouped with those of
+    concurrent requests) before the answer leaves."""
     ctx = ctx_of(request)
-    record: Record | None = None
-    with transaction(ctx.db) as s:  # one transaction: the hot path of the portal
-        caller = resolve_session(s, ctx, request.cookies.get(SESSION_COOKIE))
-        if caller is not None:
-            record = s.execute(
-                sa.select(Record).where(
-                    Record.pharmacy_id == caller.pharmacy_id, Record.handle == caller.handle
-                )
-            ).scalar_one_or_none()
-            ctx.audit(s, actor=caller.actor, action="patient.block", address=address_of(request))
-    if caller is None:
-        raise refuse_session(request, "patient.block")
-    if record is not None and record.state == "live" and record.envelope is not None:
-        return BlockOut(
-            state="live",
-            handle=caller.handle,
-            version=record.block_version,
-            envelope=record.envelope,
+    token = request.cookies.get(SESSION_COOKIE)
+    row = None
+    if token:
+        query = session_query(
+            token,
+            Record.state,
+            Record.version,
+            Record.block_version,
+            Record.envelope,
+            Record.tombstone,
+        ).outerjoin(
+            Record,
+            sa.and_(Record.pharmacy_id == Account.pharmacy_id, Record.handle == Account.handle),
         )
-    if record is not None and record.state == "deleted" and record.tombstone is not None:
+        with read_transaction(ctx.db) as s:
+            row = s.execute(query).one_or_none()
+    lookup = session_lookup(ctx, row)
+    settle_session(ctx, lookup)
+    caller = lookup.caller
+    if caller is None or row is None:
+        raise refuse_session(request, "patient.block")
+    ctx.audit_alone(actor=caller.actor, action="patient.block", address=address_of(request))
+    if row.state == "live" and row.envelope is not None:
         return BlockOut(
-            state="deleted",
-            handle=caller.handle,
-            version=record.version,
-            tombstone=record.tombstone,
+            state="live", handle=caller.handle, version=row.block_version, envelope=row.envelope
+        )
+    if row.state == "deleted" and row.tombstone is not None:
+        return BlockOut(
+            state="deleted", handle=caller.handle, version=row.version, tombstone=row.tombstone
         )
     return BlockOut(state="pending", handle=caller.handle)
 
@@ -515,7 +528,7 @@ def my_sessions(request: Request) -> SessionsOut:
     ctx = ctx_of(request)
     now = ctx.now()
     idle = dt.timedelta(seconds=ctx.settings.session_idle_seconds)
-    with transaction(ctx.db) as s:
+    with read_transaction(ctx.db) as s:
         rows = (
             s.execute(
                 sa.select(SessionRow)
