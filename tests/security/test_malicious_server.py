@@ -32,6 +32,21 @@ from rxvault.format._padding import compress, pad
 
 from .conftest import PASSWORD, PharmacySide, Server, b64, hostile_client
 
+
+@pytest.fixture(scope="module")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """SQLite only: what is tested here is the client, whatever database the server uses."""
+    from rxvault.server._db import create_db_engine, migrate
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('hostile') / 'server.db'}"
+    engine = create_db_engine(url)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    return url
+
+
 DOC1 = fmt.canonical_json({"name": "Version One", "rx": ["Amoxicillin"]})
 DOC2 = fmt.canonical_json({"name": "Version Two", "rx": ["Amoxicillin", "Metformin"]})
 

@@ -9,7 +9,7 @@ step the server's version and stored object for each handle are those of a model
 highest version, and a patient client following along accepts what is served (it never sees
 the server go back).
 
-Short form: 40 steps per database in ``make test``. Long form (``pytest -m long``): steps set by
+Short form: 30 steps per database in ``make test``. Long form (``pytest -m long``): steps set by
 ``RXVAULT_ROLLBACK_STEPS`` (default 3000) and seeds by ``RXVAULT_ROLLBACK_SEEDS`` (default 5).
 The spot checks that exist already: ``tests/server/test_flow.py`` (a replayed batch, an older
 block, an old deletion replayed), ``tests/server/test_concurrency.py`` (the same batch at once).
@@ -148,7 +148,7 @@ def _check(server: Server, pharmacy: PharmacySide, client, pid: str, m: Model, f
 
 
 def test_older_objects_are_never_applied(server, pharmacy, patient_client) -> None:
-    counts = _walk(server, pharmacy, patient_client, steps=40, seed=1)
+    counts = _walk(server, pharmacy, patient_client, steps=30, seed=1)
     assert all(counts[k] > 0 for k in counts), counts
 
 
