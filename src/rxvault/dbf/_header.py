@@ -239,6 +239,14 @@ def parse_header(
         raise UnsupportedTable(
             path, "dBase II table (version 0x02): its header layout is not supported"
         )
+    if version not in VERSION_NAMES:
+        reporter.error(
+            UnsupportedTable(
+                path,
+                f"unknown table version byte 0x{version:02X} (not a dBase, FoxPro or Visual "
+                "FoxPro version); read in lenient mode as the header's lengths describe it",
+            )
+        )
     count, header_length, record_length = struct.unpack_from("<IHH", data, 4)
     table_flags, language_driver = data[28], data[29]
     if header_length < 33:

@@ -23,12 +23,13 @@ DBT4 = "dbt4"
 
 
 class MemoBudget:
-    """The memo bytes one pass over a table may read: at most the size of the memo file.
+    """Guards one pass over a table against memos that share blocks.
 
-    In a sound memo file no two memos share a block, so all the memos of every record, live or
-    deleted, of every memo field, add up to less than the file. A damaged table whose records
-    all point at one large memo would otherwise make a few kilobytes of DBF read as gigabytes;
-    past the budget, memos that overlap another are errors (null in lenient mode).
+    In a sound memo file no two memos share a block: VFP and dBase give every memo its own
+    blocks. So within a batch, a memo that overlaps another is an error; and all the memos
+    of one pass (every record, live or deleted, every memo field) add up to at most the size
+    of the memo file. Without this, a damaged table whose records all point at one large memo
+    makes a few kilobytes of DBF read as gigabytes.
     """
 
     def __init__(self, size: int) -> None:
@@ -37,27 +38,28 @@ class MemoBudget:
         self._lock = threading.Lock()  # fields decode on worker threads
 
     def claim(self, starts: I64, lengths: I64) -> npt.NDArray[np.bool_]:
-        """Take ``lengths`` from the budget; returns the mask of memos refused."""
+        """Take the memos ``(starts, lengths)`` of one field of one batch; returns the mask
+        of those refused (overlapping an earlier one, or past the pass's budget)."""
         refused = np.zeros(len(lengths), dtype=bool)
+        nz = np.flatnonzero(lengths > 0)
+        if len(nz) > 1:
+            first, ends = starts[nz], starts[nz] + lengths[nz]
+            if not bool((first[1:] >= ends[:-1]).all()):  # not simply in file order
+                order = nz[np.argsort(starts[nz], kind="stable")]
+                reach = np.maximum.accumulate(starts[order] + lengths[order])
+                overlap = np.zeros(len(order), dtype=bool)
+                overlap[1:] = starts[order][1:] < reach[:-1]
+                refused[order[overlap]] = True
+        kept = np.where(refused, 0, lengths)
         with self._lock:
-            total = int(lengths.sum())
-            if self.used + total <= self.size:
-                self.used += total
-                return refused
-            # over budget: first refuse the memos that overlap another one of this batch ...
-            nz = np.flatnonzero(lengths > 0)
-            order = nz[np.argsort(starts[nz], kind="stable")]
-            ends = starts[order] + lengths[order]
-            reach = np.maximum.accumulate(ends)
-            overlap = np.zeros(len(order), dtype=bool)
-            overlap[1:] = starts[order][1:] < reach[:-1]
-            refused[order[overlap]] = True
-            # ... then, if still over, those that push the pass past the memo file's size
-            kept = np.where(refused, 0, lengths)
-            running = self.used + np.cumsum(kept)
-            refused |= (running > self.size) & (kept > 0)
-            self.used += int(np.where(refused, 0, lengths).sum())
-            return refused
+            total = int(kept.sum())
+            if self.used + total > self.size:
+                running = self.used + np.cumsum(kept)
+                refused |= (running > self.size) & (kept > 0)
+                kept = np.where(refused, 0, lengths)
+                total = int(kept.sum())
+            self.used += total
+        return refused
 
 
 @dataclass
@@ -220,8 +222,7 @@ class MemoFile:
                         MemoPointerError(
                             self.table_path,
                             f"memo at block {int(pointers[row])} ({int(lens[j])} bytes) shares "
-                            f"blocks with another memo: the memos read would exceed the "
-                            f"{self.size} bytes of {self.path.name}",
+                            f"blocks with another memo of {self.path.name}",
                             record=int(rows[row]),
                             field=field_name,
                         ),

@@ -1,0 +1,149 @@
+"""Harness 5, hostile DBF input, at the reader (issue 8).
+
+Every case of ``_dbf_hostile.catalogue()`` (about 180: truncation of the table at every
+record boundary and inside every record and at seeded random offsets; truncation of the memo
+file at every memo and at random offsets; header counts and lengths that lie; 0x1A in the
+middle; zeroed records; memo pointers into the header, past the next free block, past the
+end; memo lengths past the end and huge; memo block size 0; records sharing a memo; missing,
+empty or zeroed memo file; wrong code pages; bad values) is read strict and lenient in a
+child process that runs under ``setrlimit``: 120 s of CPU and 4 GiB of address space for
+all of them together, so a hang or a blow-up kills the child and fails the test. For each
+case:
+
+- strict mode raises one of the case's declared ``DbfError`` subclasses, whose message names
+  the file (and the record, where the case knows it); or, where the case allows it, reads
+  exactly the sound table;
+- lenient mode raises only a ``DbfError`` or reads with at least one anomaly (never a silently
+  different table), and never a record fewer than the file holds when it reads;
+- memory, traced per case (tracemalloc for Python and numpy, a private Arrow pool for
+  Arrow), stays within 16 MiB + 64 x the input size.
+
+The sync side of the harness is ``test_dbf_hostile_sync.py``.
+
+Long form: ``RXVAULT_HOSTILE_SEEDS=200 pytest -m long tests/reliability/test_dbf_hostile.py``
+runs the random truncations with that many seeds (24 cuts of the table and 24 of the memo
+file each), each case checked the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ._dbf_hostile import ANY, catalogue
+
+HERE = Path(__file__).resolve().parent
+CASES = {c.name: c for c in catalogue()}
+
+_CHILD = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_CPU, ({cpu}, {cpu}))
+resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+sys.path.insert(0, sys.argv[1])
+from reliability import _dbf_hostile
+_dbf_hostile.run_all(__import__("pathlib").Path(sys.argv[2]), seeds=int(sys.argv[3]))
+"""
+
+
+def run_child(tmp: Path, seeds: int, cpu: int) -> dict[str, Any]:
+    out = tmp / "hostile.json"
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD.format(cpu=cpu), str(HERE.parent), str(out), str(seeds)],
+        capture_output=True,
+        text=True,
+        timeout=None,
+        check=False,
+    )
+    assert proc.returncode == 0, f"the child failed (rc {proc.returncode}): {proc.stderr[-3000:]}"
+    results: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return results
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return run_child(tmp_path_factory.mktemp("hostile"), seeds=1, cpu=120)
+
+
+def check_case(name: str, got: dict[str, Any]) -> None:
+    case = CASES.get(name) or CASES[_generic(name)]
+    strict, lenient = got["strict"], got["lenient"]
+    allowed = set(case.strict)
+    if case.same_ok:
+        allowed.add("same")
+    if case.value_change_ok:
+        allowed |= {"different", "same"}
+    # strict: a declared error (or, where allowed, the sound table)
+    assert strict["outcome"] != "crash", f"{name}: {strict['message']}"
+    if case.strict == ANY:
+        assert strict["outcome"] not in ("different",) or case.value_change_ok, (name, strict)
+        if strict["outcome"] != "same":
+            assert strict["outcome"].endswith(("Error", "Table")), (name, strict)
+    else:
+        assert strict["outcome"] in allowed, f"{name}: strict gave {strict}, wanted {allowed}"
+    if "message" in strict:
+        assert "/t.dbf" in strict["message"] or "/t.fpt" in strict["message"], (name, strict)
+        if case.record is not None:
+            assert strict["record"] == case.record, (name, strict)
+            assert f"record {case.record}" in strict["message"]
+    # lenient: a DbfError, or a read that says what is wrong; never silently different
+    assert lenient["outcome"] != "crash", f"{name}: {lenient['message']}"
+    if lenient["outcome"] == "different" and not case.value_change_ok:
+        assert lenient["anomalies"], f"{name}: lenient read a different table and said nothing"
+    if lenient["outcome"] == "same" and strict["outcome"] not in ("same", "different"):
+        assert lenient["anomalies"], f"{name}: lenient hid the strict error {strict}"
+    # bounded memory, whatever the header claims
+    for mode in (strict, lenient):
+        bound = 16 * 1024 * 1024 + 64 * got["input_bytes"]
+        assert mode["python_peak"] < bound, (name, mode["python_peak"])
+        assert mode["arrow_peak"] < bound, (name, mode["arrow_peak"])
+
+
+def _generic(name: str) -> str:
+    """The catalogue name of a case of another seed (random cuts are named by position)."""
+    prefix = name.split("-random-", maxsplit=1)[0] + "-random-"
+    return next(n for n in CASES if n.startswith(prefix))
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_hostile_case(results: dict[str, Any], name: str) -> None:
+    check_case(name, results[name])
+
+
+def test_catalogue_covers_the_issue(results: dict[str, Any]) -> None:
+    """Each kind of damage issue 8 names is in the catalogue and gave its declared error."""
+    outcome = {n: r["strict"]["outcome"] for n, r in results.items() if not n.startswith("_")}
+    assert outcome["dbf-cut-at-record-6"] == "TruncatedError"
+    assert outcome["count-plus-1"] == "TruncatedError"
+    assert outcome["count-minus-1"] == "RecordCountError"
+    assert outcome["record-length-minus-1"] == "RecordLengthError"
+    assert outcome["eof-mark-at-record-7"] == "TruncatedError"
+    assert outcome["zeroed-record-7"] == "FlagByteError"
+    assert outcome["memo-pointer-past-end"] == "MemoPointerError"
+    assert outcome["memo-length-huge"] == "MemoLengthError"
+    assert outcome["memo-block-size-zero"] == "HeaderError"
+    assert outcome["memo-file-missing"] == "MissingMemoError"
+    assert outcome["codepage-cp936"] == "DecodeError"
+    assert outcome["memo-records-share-one-block"] == "MemoPointerError"
+    # the whole catalogue ran in one child under 4 GiB of address space; resident memory:
+    assert results["_max_rss_kib"] < 1024 * 1024
+
+
+@pytest.mark.long
+@pytest.mark.timeout(0)
+def test_hostile_random_cuts_long(tmp_path: Path) -> None:
+    """RXVAULT_HOSTILE_SEEDS (default 200) seeds of random truncations, every case checked."""
+    seeds = int(os.environ.get("RXVAULT_HOSTILE_SEEDS", "200"))
+    results = run_child(tmp_path, seeds=seeds, cpu=max(600, 6 * seeds))
+    checked = 0
+    for name, got in results.items():
+        if not name.startswith("_"):
+            check_case(name, got)
+            checked += 1
+    print(f"{checked} hostile cases checked; child max RSS {results['_max_rss_kib']} KiB")
+    assert checked > len(CASES)
