@@ -519,6 +519,12 @@ async function loadRecords() {
     if (header.version < seenVersion(vault.handle)) throw new C.RollbackRefused("an older deletion");
     rememberVersion(vault.handle, header.version);
     showNotice("Your records were removed by your pharmacy", `Your pharmacy removed your records from this website on ${formatDateTime(header.deleted_at)}. Please call your pharmacy if you think this is a mistake.`);
+  } else if (!vault.justRegistered && seenVersion(vault.handle) > 0) {
+    // This device has shown records before: "nothing published" may be a server withholding them.
+    showNotice(
+      "Your records are not available right now",
+      "This device has shown you your records before, but the server now says there are none. If you registered again recently, they appear after your pharmacy's next daily update. Otherwise the server may be withholding them: please call your pharmacy.",
+    );
   } else {
     showNotice(
       vault.justRegistered ? "Your account is ready" : "Your records are not here yet",
