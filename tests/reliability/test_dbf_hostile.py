@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +148,100 @@ def test_hostile_random_cuts_long(tmp_path: Path) -> None:
             checked += 1
     print(f"{checked} hostile cases checked; child max RSS {results['_max_rss_kib']} KiB")
     assert checked > len(CASES)
+
+
+# -- regressions: damage that cost time or memory out of proportion to the input ------------
+
+_SHARED = """
+import resource, sys, tracemalloc
+from pathlib import Path
+resource.setrlimit(resource.RLIMIT_CPU, (60, 60))
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+import pyarrow as pa
+from rxvault.dbf import DbfError, MemoPointerError, open_table
+path = Path(sys.argv[1])
+try:
+    with open_table(path) as t:
+        t.read()
+    raise SystemExit("strict mode read records that share one memo")
+except MemoPointerError as exc:
+    assert "shares blocks with another memo" in str(exc), exc
+    assert exc.record == 2 and exc.field == "M", exc
+tracemalloc.start()
+with open_table(path, strict=False) as t:
+    table = t.read()
+    kinds = {a.kind for a in t.anomalies}
+_, peak = tracemalloc.get_traced_memory()
+assert kinds == {"MemoPointerError"}, kinds
+assert table.num_rows == int(sys.argv[2]), table.num_rows
+assert table.column("M").null_count == table.num_rows - 1
+print(table.nbytes, peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_records_sharing_one_large_memo_stay_small(tmp_path: Path) -> None:
+    """Regression: 20,000 records (100 KB of DBF) all pointing at one 1 MB memo read as 20 GB
+    (memory and time out of all proportion; the process was killed). Now strict mode refuses
+    the second record that shares the memo; lenient mode reads it once and the others null.
+    (Found with it: past the first thousand memo problems of a batch, lenient mode read the
+    bad memos as empty strings instead of null.)"""
+    from rxvault.dbf import FieldSpec, write_table
+
+    n = 20_000
+    path = tmp_path / "t.dbf"
+    write_table(path, [FieldSpec("M", "M")], [{"M": "x" * 1_000_000}] + [{"M": "y"}] * (n - 1))
+    data = bytearray(path.read_bytes())
+    hl, rl = int.from_bytes(data[8:10], "little"), int.from_bytes(data[10:12], "little")
+    first = bytes(data[hl + 1 : hl + 5])
+    for i in range(n):
+        data[hl + i * rl + 1 : hl + i * rl + 5] = first
+    path.write_bytes(bytes(data))
+    proc = subprocess.run(
+        [sys.executable, "-c", _SHARED, str(path), str(n)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    nbytes, peak, rss_kib = map(int, proc.stdout.split())
+    assert nbytes < 2 * 1024 * 1024
+    assert peak < 32 * 1024 * 1024
+    assert rss_kib < 512 * 1024
+
+
+_DBT = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_CPU, (30, 30))
+from rxvault.dbf import MemoLengthError, open_table
+try:
+    with open_table(sys.argv[1]) as t:
+        t.read()
+    raise SystemExit("read unterminated memos")
+except MemoLengthError as exc:
+    assert exc.record == 1 and exc.field == "NOTE", exc
+with open_table(sys.argv[1], strict=False) as t:
+    table = t.read()
+    assert table.num_rows == int(sys.argv[2])
+    assert len(t.anomalies) == 1000  # the first thousand are listed
+print(resource.getrusage(resource.RUSAGE_SELF).ru_utime)
+"""
+
+
+def test_unterminated_dbase_memos_are_found_in_one_scan(tmp_path: Path) -> None:
+    """Regression: a dBase III memo ends at 0x1A; with no 0x1A anywhere in an 8 MB .dbt and
+    50,000 records pointing into it, each record scanned to the end of the file (about 200 GB
+    read in all). Now the terminators are found once; the child has 30 s of CPU for it all."""
+    n, blocks = 50_000, 16_384  # an 8 MB memo file of 512-byte blocks, no 0x1A in it
+    head = struct.pack("<I", blocks) + bytes(508)
+    (tmp_path / "t.dbt").write_bytes(head + b"m" * (512 * (blocks - 1)))
+    descriptor = struct.pack("<11scIBBB13x", b"NOTE", b"M", 1, 10, 0, 0)
+    header = struct.pack("<B3BIHH20x", 0x83, 124, 1, 1, n, 32 + 32 + 1, 11)
+    records = b"".join(b" " + str(1 + i % (blocks - 1)).rjust(10).encode() for i in range(n))
+    (tmp_path / "t.dbf").write_bytes(header + descriptor + b"\r" + records + b"\x1a")
+    proc = subprocess.run(
+        [sys.executable, "-c", _DBT, str(tmp_path / "t.dbf"), str(n)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]

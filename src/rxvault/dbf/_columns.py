@@ -682,8 +682,8 @@ def _memo(batch: Batch, f: Field, null: Mask | None) -> pa.Array:
     )
     for _, error in located.problems:
         batch.reporter.error(error)
-    if located.problems:
-        bad = np.array([idx[i] for i, _ in located.problems], dtype=np.int64)
+    if located.failed is not None and located.failed.any():
+        bad = idx[located.failed]
         present[bad] = False
     starts = np.zeros(n, dtype=np.int64)
     lengths = np.zeros(n, dtype=np.int64)

@@ -69,6 +69,8 @@ class Located:
     starts: I64
     lengths: I64
     problems: list[tuple[int, DbfError]] = field(default_factory=list)
+    #: every row with a problem (``problems`` lists at most the first thousand of each kind)
+    failed: npt.NDArray[np.bool_] | None = None
 
 
 class MemoFile:
@@ -128,13 +130,15 @@ class MemoFile:
         starts = np.zeros(n, dtype=np.int64)
         lengths = np.zeros(n, dtype=np.int64)
         problems: list[tuple[int, DbfError]] = []
+        failed = np.zeros(n, dtype=bool)
         if n == 0:
-            return Located(starts, lengths, problems)
+            return Located(starts, lengths, problems, failed)
         bs = self.block_size
         offs = pointers * bs
         path = self.path
 
         def bad(mask: npt.NDArray[np.bool_], make: type[DbfError], message: str) -> None:
+            failed[mask] = True
             for i in np.flatnonzero(mask)[:1000]:
                 problems.append(
                     (
@@ -197,6 +201,7 @@ class MemoFile:
                 st[j], lens[j] = self._dbt_memo(int(offs[i]), binary)
         too_long = st + lens > self.size
         if too_long.any():
+            failed[idx[too_long]] = True
             for j in np.flatnonzero(too_long)[:1000]:
                 row = int(idx[j])
                 problems.append(
@@ -214,6 +219,7 @@ class MemoFile:
             lens = np.where(too_long, 0, lens)
         if budget is not None and len(idx):
             refused = budget.claim(st, lens)
+            failed[idx[refused]] = True
             for j in np.flatnonzero(refused)[:1000]:
                 row = int(idx[j])
                 problems.append(
@@ -231,7 +237,7 @@ class MemoFile:
             lens = np.where(refused, 0, lens)
         starts[idx] = st
         lengths[idx] = lens
-        return Located(starts, lengths, problems)
+        return Located(starts, lengths, problems, failed)
 
     def _dbt_memo(self, offset: int, binary: bool) -> tuple[int, int]:
         """(start, length) of a dBase memo (a missing terminator gives a length past the end)."""
