@@ -1,4 +1,4 @@
-"""``rxvault demo``: generates the pharmacy once, then reads it back with rxvault's reader."""
+"""``rxvault demo tables``: generates the pharmacy once, then reads it back with the reader."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from rxvault.cli import main
 
 
 def test_demo_generates_then_reuses(tmp_path: Path) -> None:
-    target = tmp_path / "pharmacy"
+    demo_dir = tmp_path / "demo"
+    target = demo_dir / "pharmacy"
     runner = CliRunner()
-    first = runner.invoke(main, ["demo", "--dir", str(target), "--patients", "30", "--seed", "5"])
+    first = runner.invoke(
+        main, ["demo", "tables", "--dir", str(demo_dir), "--patients", "30", "--seed", "5"]
+    )
     assert first.exit_code == 0, first.output
     assert "Generated the demo pharmacy" in first.output
     assert "patients  patient.dbf" in first.output
@@ -25,24 +28,32 @@ def test_demo_generates_then_reuses(tmp_path: Path) -> None:
     assert f"Sample patients (3 of {live} live)" in first.output
     assert (target / "pharmacy.dbc").exists()
     mtime = (target / "patient.dbf").stat().st_mtime_ns
-    second = runner.invoke(main, ["demo", "--dir", str(target), "--samples", "1"])
+    second = runner.invoke(main, ["demo", "tables", "--dir", str(demo_dir), "--samples", "1"])
     assert second.exit_code == 0, second.output
     assert "Using the demo pharmacy" in second.output
     assert f"Sample patients (1 of {live} live)" in second.output
     assert (target / "patient.dbf").stat().st_mtime_ns == mtime
-    third = runner.invoke(main, ["demo", "--dir", str(target), "--reset", "--patients", "12"])
+    third = runner.invoke(
+        main, ["demo", "tables", "--dir", str(demo_dir), "--reset", "--patients", "12"]
+    )
     assert third.exit_code == 0, third.output
     assert "12 live" not in first.output
     assert "records    12 live" in third.output  # too few rows for a deleted one
 
 
 def test_demo_reports_a_damaged_table(tmp_path: Path) -> None:
-    target = tmp_path / "pharmacy"
+    demo_dir = tmp_path / "demo"
+    target = demo_dir / "pharmacy"
     runner = CliRunner()
-    assert runner.invoke(main, ["demo", "--dir", str(target), "--patients", "10"]).exit_code == 0
+    assert (
+        runner.invoke(
+            main, ["demo", "tables", "--dir", str(demo_dir), "--patients", "10"]
+        ).exit_code
+        == 0
+    )
     fills = target / "rxfill.dbf"
     fills.write_bytes(fills.read_bytes()[:-500])
-    result = runner.invoke(main, ["demo", "--dir", str(target)])
+    result = runner.invoke(main, ["demo", "tables", "--dir", str(demo_dir)])
     assert result.exit_code == 2
     assert "rxvault: error:" in result.output
     assert "rxfill.dbf" in result.output
@@ -51,9 +62,10 @@ def test_demo_reports_a_damaged_table(tmp_path: Path) -> None:
 
 
 def test_demo_next_days(tmp_path: Path) -> None:
-    target = tmp_path / "pharmacy"
+    demo_dir = tmp_path / "demo"
+    target = demo_dir / "pharmacy"
     runner = CliRunner()
-    args = ["demo", "--dir", str(target), "--patients", "40", "--samples", "0"]
+    args = ["demo", "tables", "--dir", str(demo_dir), "--patients", "40", "--samples", "0"]
     result = runner.invoke(main, [*args, "--next-day", "2", "--pack"])
     assert result.exit_code == 0, result.output
     assert "2026-12-01: " in result.output
