@@ -25,11 +25,9 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import click
 import pytest
 
 from rxvault import __version__
-from rxvault.cli import main as rxvault_main
 
 pytestmark = pytest.mark.slow
 
@@ -47,12 +45,12 @@ def _env() -> dict[str, str]:
 
 
 def _run(
-    *args: str | Path, cwd: Path = ROOT, check: bool = True
+    *args: str | Path, cwd: Path = ROOT, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [str(a) for a in args],
         cwd=cwd,
-        env=_env(),
+        env=_env() | (env or {}),
         capture_output=True,
         text=True,
         timeout=240,
@@ -219,10 +217,6 @@ def _get(url: str, deadline: float) -> bytes:
             time.sleep(0.2)
 
 
-def _demo_is_a_group() -> bool:
-    return isinstance(rxvault_main.commands["demo"], click.Group)
-
-
 def test_clean_venv_with_both_extras_runs_the_demo_and_serves_the_portal(
     dist: Path, constraints: Path, tmp_path: Path, served: list[subprocess.Popen[str]]
 ) -> None:
@@ -231,23 +225,30 @@ def test_clean_venv_with_both_extras_runs_the_demo_and_serves_the_portal(
     assert version.stdout.strip() == f"rxvault, version {__version__}"
 
     demo_dir = tmp_path / "demo"
-    if _demo_is_a_group():
-        demo = _run(rxvault, "demo", "up", "--no-serve", "--dir", demo_dir, cwd=tmp_path)
-    else:  # before `rxvault demo up` existed
-        demo = _run(rxvault, "demo", "--dir", demo_dir, "--samples", "1", cwd=tmp_path)
-    assert "patient" in demo.stdout.lower()
-    assert any(demo_dir.rglob("*.dbf"))
+    demo = _run(
+        rxvault,
+        "demo",
+        "up",
+        "--no-serve",
+        "--dir",
+        demo_dir,
+        "--port",
+        str(_free_port()),
+        cwd=tmp_path,
+    )
+    assert "Ready in" in demo.stdout
+    assert "log in as" in demo.stdout
+    assert any((demo_dir / "pharmacy").glob("*.dbf"))
+    assert (demo_dir / "letters.pdf").read_bytes().startswith(b"%PDF")
 
-    server_dir = tmp_path / "server"
-    _run(rxvault, "server", "init", "--dir", server_dir, cwd=tmp_path)
-    port = _free_port()
+    port = _free_port()  # serve the demo's server (its settings, pepper and SQLite database)
     served.append(
         subprocess.Popen(
             [
                 str(rxvault),
                 "serve",
                 "--config",
-                str(server_dir / "rxvault-server.toml"),
+                str(demo_dir / "server" / "rxvault-server.toml"),
                 "--port",
                 str(port),
             ],
@@ -265,6 +266,27 @@ def test_clean_venv_with_both_extras_runs_the_demo_and_serves_the_portal(
     assert assets
     for asset in assets:
         assert _get(f"http://127.0.0.1:{port}/{asset}", deadline)
+
+    # The demo patient's records, fetched, verified and decrypted by the installed client.
+    login = next(line for line in demo.stdout.splitlines() if "log in as" in line)
+    username, password = login.split("log in as", 1)[1].strip().split(" / ")
+    records = tmp_path / "records.json"
+    _run(
+        rxvault,
+        "patient",
+        "fetch",
+        "--server",
+        f"http://127.0.0.1:{port}",
+        "--username",
+        username,
+        "--output",
+        records,
+        "--state-file",
+        tmp_path / "seen.json",
+        cwd=tmp_path,
+        env={"RXVAULT_PASSWORD": password},
+    )
+    assert '"rxvault.document/1"' in records.read_text(encoding="utf-8")
 
 
 def test_agent_extra_alone_runs_the_agent_and_names_the_missing_server_extra(
