@@ -29,7 +29,8 @@ $(BIN)/rxvault: $(UV) pyproject.toml uv.lock
 setup: $(BIN)/rxvault ## Create .venv with rxvault and its pinned dependencies
 
 .PHONY: demo
-demo: setup ## Run rxvault on the embedded demo pharmacy
+demo: setup ## The demo: pharmacy, server, agent, a patient; serves the portal on localhost
+	@test -f src/rxvault/web/index.html || $(MAKE) web
 	$(BIN)/rxvault demo
 
 .PHONY: lint
