@@ -14,7 +14,7 @@ truncation at a record boundary and at random offsets, counts and lengths that l
 the middle, a zeroed record, memo pointers into the header and past the end, a huge memo
 length, memo block size 0, records sharing a memo, a missing memo file, a wrong code page.
 
-Long form: ``RXVAULT_HOSTILE_SYNC_CUTS=100 pytest -m long
+Long form: ``RXVAULT_HOSTILE_SYNC_CUTS=30 pytest -m long
 tests/reliability/test_dbf_hostile_sync.py`` syncs after that many random truncations of
 each of the five tables and memo files (seeded), with the same checks.
 """
@@ -252,8 +252,8 @@ def test_sound_source_syncs_again_with_nothing_to_do(world: World) -> None:
 @pytest.mark.long
 @pytest.mark.timeout(0)
 def test_random_cuts_of_every_table_delete_nothing_long(world: World) -> None:
-    """RXVAULT_HOSTILE_SYNC_CUTS (default 100) random cuts of each table and memo file."""
-    cuts = int(os.environ.get("RXVAULT_HOSTILE_SYNC_CUTS", "100"))
+    """RXVAULT_HOSTILE_SYNC_CUTS (default 30) random cuts of each table and memo file."""
+    cuts = int(os.environ.get("RXVAULT_HOSTILE_SYNC_CUTS", "30"))
     rng = random.Random(11)
     tables = sorted(p.name for p in world.pristine.glob("*.dbf"))
     done = 0
