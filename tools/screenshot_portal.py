@@ -92,7 +92,7 @@ def main() -> int:
             expect(page.locator("table.history tbody tr").first).to_be_visible()
             args.out.parent.mkdir(parents=True, exist_ok=True)
             # The top of the records screen: details, allergies, refills due, recent fills.
-            clip = {"x": 0, "y": 0, "width": 1200, "height": 1760}
+            clip = {"x": 0, "y": 0, "width": 1200, "height": 2080}
             page.screenshot(path=str(args.out), full_page=True, clip=clip)
             browser.close()
         print(f"wrote {args.out} ({args.out.stat().st_size:,} bytes)")

@@ -652,10 +652,12 @@ def set_up(options: UpOptions, echo: Echo) -> DemoState:
     settings = server_settings(paths)
     migrate_database(settings)
     if fresh_server:
-        echo(
-            f"  server     database {shown_url(settings.database_url)} ready; "
-            f"its pepper is in {paths.pepper}"
+        where = (
+            f"SQLite {paths.server / 'rxvault.db'}"
+            if state.database_url == "sqlite:///rxvault.db"
+            else shown_url(settings.database_url)
         )
+        echo(f"  server     database ready ({where}); its pepper is in {paths.pepper}")
 
     with private_server(settings) as server:
         if not (paths.agent / "keys" / "api-token").exists():
@@ -669,10 +671,7 @@ def set_up(options: UpOptions, echo: Echo) -> DemoState:
                 token=token,
                 http_factory=_http_factory(server.url),
             )
-            echo(
-                f"  agent      pharmacy {PHARMACY_NAME!r} created on the server with its API "
-                f"token; agent set up in {paths.agent}"
-            )
+            echo(f"  agent      {PHARMACY_NAME} and its API token created; agent in {paths.agent}")
 
         ctx = agent_context(paths, server.url)
         codes: dict[str, str] = {}
@@ -700,8 +699,7 @@ def set_up(options: UpOptions, echo: Echo) -> DemoState:
                 )
             state.save(paths.state)
             echo(
-                f"  enrolled   {len(made)} patients; {len(made) - 1} letters with their "
-                f"registration links in {paths.letters}"
+                f"  enrolled   {len(made)} patients; letters for {len(made) - 1} in {paths.letters}"
             )
 
         if not state.registered and state.patient_id is not None:
@@ -723,14 +721,14 @@ def set_up(options: UpOptions, echo: Echo) -> DemoState:
             state.username, state.password, state.registered = username, password, True
             state.save(paths.state)
             echo(
-                f"  registered patient #{state.patient_id} {state.patient_name} as "
-                f"{username!r} (through the patient protocol, like the portal)"
+                f"  registered patient #{state.patient_id} {state.patient_name} as {username} "
+                "(as the portal would)"
             )
 
         summary = run_agent_sync(paths, server.url)
-    echo("  sync       the agent's run:")
+    echo("  sync       the agent's daily run:")
     for line in summary.lines():
-        echo(f"               {line}")
+        echo(f"    {line}")
     return state
 
 
