@@ -94,6 +94,7 @@ class World:
     session_ids: dict[str, str] = field(default_factory=dict)
     enrollment_json: dict[str, Any] = field(default_factory=dict)
     addresses: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _http: httpx.Client | None = None
 
     def new_open_enrollment(self) -> None:
         """An enrollment of the first pharmacy, not yet used, for the routes that name one."""
@@ -112,7 +113,14 @@ class World:
         assert r.status_code == 200, r.text
 
     def http(self) -> httpx.Client:
-        return self.server.client(f"198.51.100.{next(self.addresses) % 250 + 1}")
+        """One in-process client, from a new address each time (so that the login limits of
+        one address do not shape the sweep), without its own cookies."""
+        if self._http is None:
+            self._http = self.server.client()
+        address = f"198.51.100.{next(self.addresses) % 250 + 1}"
+        self._http._transport._inner.client = (address, 50000)  # type: ignore[attr-defined]
+        self._http.cookies.clear()
+        return self._http
 
     def send(self, cred: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Accept": "application/json", **self.creds[cred], **kwargs.pop("headers", {})}
