@@ -8,6 +8,7 @@ other servers. PostgreSQL and MariaDB runs use a database of their own, dropped 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import queue
@@ -28,6 +29,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from rxvault._cli_errors import UserError
 from rxvault.agent import enroll
 from rxvault.cli import main
 from rxvault.client import PatientClient
@@ -302,3 +304,48 @@ def test_next_day_without_a_demo_says_what_to_do(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "no demo in" in result.output
     assert "rxvault demo up" in result.output
+
+
+def test_reset_refuses_to_wipe_a_database_with_other_pharmacies(tmp_path: Path) -> None:
+    from rxvault.server._admin import Admin
+    from rxvault.server._db import create_db_engine, migrate, session_factory, transaction
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    engine = create_db_engine(url)
+    try:
+        migrate(engine)
+        for slug in ("main-street", "elm-street"):
+            with transaction(session_factory(engine)) as s:
+                Admin(s, b"k" * 32, dt.datetime.now(dt.UTC)).create_pharmacy(slug, slug)
+    finally:
+        engine.dispose()
+    with pytest.raises(UserError, match="holds other pharmacies than the demo's \\(elm-street\\)"):
+        _stack.wipe_database(url)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    assert "pharmacies" in sa.inspect(engine).get_table_names()
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM pharmacies WHERE slug = 'elm-street'"))
+    assert _stack.wipe_database(url)
+    assert sa.inspect(engine).get_table_names() == []
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not a url", "is not a database URL"),
+        ("oracle://scott@127.0.0.1/x", "--database-url oracle://scott@127.0.0.1/x"),
+        ("postgresql://nobody@127.0.0.1:1/none", "cannot connect to postgresql+psycopg://"),
+    ],
+)
+def test_a_bad_database_url_is_refused_before_anything_is_set_up(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    demo = tmp_path / "demo"
+    result = CliRunner().invoke(
+        main, ["demo", "up", "--dir", str(demo), "--no-serve", "--database-url", url]
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not demo.exists()

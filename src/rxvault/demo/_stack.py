@@ -208,6 +208,48 @@ def shown_url(url: str) -> str:
         return url
 
 
+_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mysql+pymysql",
+}
+
+
+def check_database_url(url: str) -> str:
+    """The URL with rxvault's drivers filled in (``postgresql://`` → psycopg, ``mysql://`` and
+    ``mariadb://`` → PyMySQL), once a connection to it works; else a clear error."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise UserError(
+            f"--database-url {url!r} is not a database URL",
+            hint="e.g. postgresql://user@127.0.0.1/rxvault or mysql://user@127.0.0.1/rxvault",
+        ) from None
+    if parsed.drivername in _DRIVERS:
+        parsed = parsed.set(drivername=_DRIVERS[parsed.drivername])
+    text = parsed.render_as_string(hide_password=False)
+    if parsed.get_backend_name() == "sqlite":
+        return text
+    try:
+        engine = sa.create_engine(parsed, poolclass=sa.pool.NullPool)
+    except (sa.exc.SQLAlchemyError, ImportError) as exc:
+        raise UserError(
+            f"--database-url {shown_url(text)}: {exc}",
+            hint="rxvault supports SQLite, PostgreSQL (psycopg) and MariaDB/MySQL (PyMySQL)",
+        ) from None
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.SQLAlchemyError as exc:
+        raise UserError(
+            f"cannot connect to {shown_url(text)}: {exc.__cause__ or exc}",
+            hint="check the address, the user and that the database exists",
+        ) from None
+    finally:
+        engine.dispose()
+    return text
+
+
 def _is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
@@ -615,8 +657,11 @@ def set_up(options: UpOptions, echo: Echo) -> DemoState:
     paths = DemoPaths(options.directory)
     if options.directory.exists() and not options.directory.is_dir():
         raise UserError(f"{options.directory} is not a directory", hint="choose another --dir")
+    database_url = options.database_url
+    if database_url is not None:
+        database_url = check_database_url(database_url)
     if options.reset:
-        reset_demo(paths, options.database_url, echo)
+        reset_demo(paths, database_url, echo)
     try:
         paths.root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -626,10 +671,10 @@ def set_up(options: UpOptions, echo: Echo) -> DemoState:
 
     if paths.state.exists():
         state = DemoState.load(paths.state)
-        if options.database_url is not None and options.database_url != state.database_url:
+        if database_url is not None and database_url != state.database_url:
             raise UserError(
                 f"the demo in {paths.root} uses {shown_url(state.database_url)}, "
-                f"not {shown_url(options.database_url)}",
+                f"not {shown_url(database_url)}",
                 hint="add --reset to start over on the new database (or use another --dir)",
             )
         echo(f"Using the demo in {paths.root} (--reset starts over).")
@@ -637,7 +682,7 @@ def set_up(options: UpOptions, echo: Echo) -> DemoState:
         state = DemoState(
             seed=options.seed,
             port=options.port,
-            database_url=options.database_url or "sqlite:///rxvault.db",
+            database_url=database_url or "sqlite:///rxvault.db",
         )
         state.save(paths.state)
         echo(f"Setting up the demo in {paths.root}:")
