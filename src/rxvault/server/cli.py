@@ -407,6 +407,12 @@ def audit_verify(config: Path | None) -> None:
     )
 
 
+#: How long an idle HTTP connection stays open. Longer than the idle timeout of the clients
+#: and proxies in front (uvicorn's own default, 5 s, equals httpx's: a request sent on a
+#: connection the server is closing then fails; found by tests/reliability/test_load.py).
+KEEP_ALIVE_SECONDS = 75
+
+
 @click.command(name="serve")
 @CONFIG_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -457,4 +463,5 @@ def serve_command(
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
         log_config=log_config,
         log_level="info",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )

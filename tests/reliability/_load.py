@@ -1,0 +1,582 @@
+"""Helpers of the load and soak harness (tests/reliability/test_load.py).
+
+A :class:`World` is PostgreSQL, two ``uvicorn`` processes of the server on it (same database,
+same pepper, different ports), the demo pharmacy, an agent home registered with process A, and
+``patients`` registered patients whose blocks the agent has published. :meth:`World.add_keys`
+enrolls and registers more patients (keys inserted with real binding MACs, as
+``bench/bench_sync.py`` does) so that the next ``rxvault agent sync`` is a full sync of them;
+:meth:`World.start_sync` runs it as its own process against process A.
+
+:func:`run_load` is the load generator (asyncio + one ``httpx.AsyncClient``): ``n`` virtual
+patients, each in a closed loop without think time: pre-login, login, key bundle (unwrapped),
+``reads`` block fetches, logout. The patients alternate between the two processes. Every
+block is checked: the patient's own handle, the pharmacy signature (the key pinned in the
+bundle), decryption, and a plaintext equal to the agent's document for that patient.
+
+Registration skips Argon2id: the auth key and unlock key are random stand-ins for what the
+browser derives (the server only ever sees the auth key, so it cannot tell, and does the same
+work); this keeps the setup of 200 patients to seconds. The KDF itself is covered by the
+server, client and browser tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import datetime as dt
+import hashlib
+import http.cookiejar
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import sqlalchemy as sa
+
+from rxvault import format as fmt
+from rxvault.agent import AgentContext, enroll, init_home, prepare, read_source
+from rxvault.demo import generate
+from rxvault.server._admin import Admin
+from rxvault.server._audit import audit_key
+from rxvault.server._db import create_db_engine, migrate, session_factory, transaction
+from rxvault.server._models import AuditEntry, Enrollment, KeyRegistration, Pharmacy
+from server_process import server_process
+
+PG_URL = os.environ.get(
+    "RXVAULT_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+COOKIE = "__Host-rxvault-session"
+JSON = {"Accept": "application/json", "Content-Type": "application/json"}
+
+
+def b64(value: bytes) -> str:
+    return base64.urlsafe_b64encode(value).rstrip(b"=").decode()
+
+
+def unb64(value: str) -> bytes:
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+@contextlib.contextmanager
+def scratch_postgresql() -> Iterator[str]:
+    import secrets
+
+    base = sa.make_url(PG_URL)
+    name = f"rxv_load_{secrets.token_hex(6)}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+@dataclasses.dataclass
+class Patient:
+    pid: str
+    username: str
+    handle: str
+    auth_key: bytes
+    unlock_key: bytes
+    private_key: bytes
+    #: SHA-256 of every document the agent made for this patient (one per day in the soak).
+    documents: set[str] = dataclasses.field(default_factory=set)
+    #: The patient left the pharmacy's published set (a day of the soak): a deletion is right.
+    gone: bool = False
+
+
+def server_pid(url: str) -> int:
+    """The pid of the ``uvicorn`` child of this process serving ``url``."""
+    port = url.rsplit(":", 1)[1]
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            cmd = child.cmdline()
+            if "uvicorn" in " ".join(cmd) and port in cmd:
+                return child.pid
+    raise AssertionError(f"no server process found for {url}")
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class World:
+    def __init__(self, tmp: Path, stack: contextlib.ExitStack, *, size: int) -> None:
+        self.tmp = tmp
+        self.db_url = stack.enter_context(scratch_postgresql())
+        self.pepper = os.urandom(32)
+        engine = create_db_engine(self.db_url, pool_size=2)
+        migrate(engine)
+        self.db = session_factory(engine)
+        stack.callback(engine.dispose)
+        with transaction(self.db) as s:
+            admin = Admin(s, audit_key(self.pepper), dt.datetime.now(dt.UTC))
+            admin.create_pharmacy("main-street", "Main Street Pharmacy")
+            token, _ = admin.create_token("main-street")
+        self.urls = [stack.enter_context(server_process(self.db_url, self.pepper)) for _ in "AB"]
+        self.pids = [server_pid(u) for u in self.urls]
+        self.source = tmp / "pharmacy"
+        generate(self.source, patients=size, seed=11)
+        self.home = tmp / "agent"
+        init_home(
+            self.home,
+            pharmacy_name="Main Street Pharmacy",
+            server_url=self.urls[0],
+            source_dir=self.source,
+            token=token,
+        )
+        self.agent = AgentContext.load(self.home)
+        self.ids = self._documents().patient_ids
+        self.used = 0
+        self.patients: list[Patient] = []
+        self.http = httpx.Client(timeout=60, cookies=NoCookies())
+        stack.callback(self.http.close)
+
+    def _documents(self) -> Any:
+        mapping = self.agent.mapping()
+        return prepare(mapping, read_source(mapping, self.source), "Main Street Pharmacy")
+
+    def _take(self, count: int) -> list[str]:
+        if self.used + count > len(self.ids):
+            raise AssertionError(f"the demo pharmacy has only {len(self.ids)} patients")
+        taken = self.ids[self.used : self.used + count]
+        self.used += count
+        return list(taken)
+
+    def register_patients(self, count: int) -> None:
+        """Enroll ``count`` patients and register each through the patient API (alternating
+        processes), as the portal would, with stand-ins for the Argon2id output."""
+        made = enroll(self.agent, self._take(count), days=30)
+        for i, m in enumerate(made):
+            base = self.urls[i % 2]
+            code = fmt.parse_enrollment_code(m.code_text)
+            sec = fmt.derive_enrollment(code)
+            start = self._post(base, "/api/v1/registration/start", {"lookup_id": sec.lookup_id})
+            pharmacy_key = unb64(start["pharmacy"]["public_key"])
+            fmt.verify_pin_tag(code, pharmacy_key, unb64(start["pin_tag"]))
+            username = f"load{len(self.patients):05d}"
+            auth_key, unlock_key = os.urandom(32), os.urandom(32)
+            private_key, public_key = fmt.generate_patient_keypair()
+            bundle = fmt.wrap_key_bundle(
+                unlock_key=unlock_key,
+                server_share=unb64(start["server_share"]),
+                account=username,
+                patient_private_key=private_key,
+                pharmacy_public_key=pharmacy_key,
+            )
+            handle = start["handle"]
+            self._post(
+                base,
+                "/api/v1/registration",
+                {
+                    "lookup_id": sec.lookup_id,
+                    "username": username,
+                    "kdf": start["kdf"],
+                    "auth_key": b64(auth_key),
+                    "public_key": b64(public_key),
+                    "binding": b64(fmt.binding_mac(sec.binding_key, handle, public_key)),
+                    "key_bundle": b64(bundle),
+                },
+            )
+            self.patients.append(
+                Patient(m.patient_id, username, handle, auth_key, unlock_key, private_key)
+            )
+        self.refresh_documents()
+
+    def refresh_documents(self) -> None:
+        """Add the agent's current document of every load patient to what they may see."""
+        docs = self._documents()
+        by_pid = {p.pid: p for p in self.patients}
+        indices = {pid: docs.index_of(pid) for pid in by_pid}
+        for pid, index in indices.items():
+            by_pid[pid].gone = by_pid[pid].gone or index is None
+        for index, data in docs.build([i for i in indices.values() if i is not None]):
+            by_pid[docs.patient_ids[index]].documents.add(hashlib.sha256(data).hexdigest())
+
+    def _post(self, base: str, path: str, body: dict[str, Any]) -> Any:
+        r = self.http.post(base + path, json=body, headers=JSON)
+        if r.status_code >= 300:
+            raise AssertionError(f"{path}: {r.status_code} {r.text[:300]}")
+        return r.json()
+
+    def add_keys(self, count: int) -> int:
+        """Enroll ``count`` more patients and put their keys in the key directory (real binding
+        MACs, no accounts), so that the next sync seals and uploads a block for each."""
+        made = enroll(self.agent, self._take(count), days=30)
+        binding_keys = {}
+        for m in made:
+            sec = fmt.derive_enrollment(fmt.parse_enrollment_code(m.code_text))
+            binding_keys[sec.lookup_id] = sec.binding_key
+        now = dt.datetime.now(dt.UTC)
+        with transaction(self.db) as s:
+            pharmacy = s.execute(sa.select(Pharmacy).with_for_update()).scalar_one()
+            rows = s.execute(
+                sa.select(Enrollment.lookup_id, Enrollment.handle).where(
+                    Enrollment.lookup_id.in_(list(binding_keys))
+                )
+            ).all()
+            values = []
+            for lookup_id, handle in rows:
+                _, public = fmt.generate_patient_keypair()
+                pharmacy.directory_seq += 1
+                values.append(
+                    {
+                        "pharmacy_id": pharmacy.id,
+                        "seq": pharmacy.directory_seq,
+                        "handle": handle,
+                        "lookup_id": lookup_id,
+                        "public_key": public,
+                        "binding": fmt.binding_mac(binding_keys[lookup_id], handle, public),
+                        "registered_at": now,
+                    }
+                )
+            s.execute(sa.insert(KeyRegistration), values)
+            s.execute(
+                sa.update(Enrollment)
+                .where(Enrollment.lookup_id.in_(list(binding_keys)))
+                .values(used_at=now)
+            )
+        return len(values)
+
+    def start_sync(self) -> subprocess.Popen[str]:
+        env = dict(os.environ, RXVAULT_AGENT_HOME=str(self.home))
+        return subprocess.Popen(
+            [sys.executable, "-m", "rxvault.agent", "sync"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def sync(self) -> str:
+        proc = self.start_sync()
+        out, _ = proc.communicate(timeout=600)
+        if proc.returncode != 0:
+            raise AssertionError(f"agent sync failed ({proc.returncode}): {out[-2000:]}")
+        return out
+
+    def audit_counts(self) -> dict[str, int]:
+        with transaction(self.db) as s:
+            rows = s.execute(
+                sa.select(AuditEntry.action, sa.func.count())
+                .where(AuditEntry.outcome == "ok")
+                .group_by(AuditEntry.action)
+            ).all()
+        return {a: int(n) for a, n in rows}
+
+
+class NoCookies(http.cookiejar.CookieJar):
+    """A jar that keeps nothing: every virtual patient sends its own cookie header."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        return None
+
+
+@dataclasses.dataclass
+class LoadResult:
+    n: int
+    seconds: float
+    requests: int
+    blocks: int
+    logins: int
+    block_ms: list[float]
+    login_ms: list[float]
+    errors: list[str]
+    client_cpu_s: float
+    server_cpu_s: float
+    patients_verified: int
+    sync_overlap: float = 0.0
+    think: float = 0.0
+    loadavg: float = 0.0
+
+    def pct(self, values: list[float], q: float) -> float:
+        if not values:
+            return float("nan")
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "think_s": self.think,
+            "seconds": round(self.seconds, 1),
+            "requests_per_s": round(self.requests / self.seconds, 1),
+            "blocks_per_s": round(self.blocks / self.seconds, 1),
+            "block_p50_ms": round(self.pct(self.block_ms, 0.5), 1),
+            "block_p99_ms": round(self.pct(self.block_ms, 0.99), 1),
+            "block_max_ms": round(max(self.block_ms, default=float("nan")), 1),
+            "login_p50_ms": round(self.pct(self.login_ms, 0.5), 1),
+            "login_p99_ms": round(self.pct(self.login_ms, 0.99), 1),
+            "errors": len(self.errors),
+            "blocks": self.blocks,
+            "logins": self.logins,
+            "client_cpu_ms_per_request": round(self.client_cpu_s * 1000 / max(self.requests, 1), 2),
+            "server_cpu_ms_per_request": round(self.server_cpu_s * 1000 / max(self.requests, 1), 2),
+            "patients_verified": self.patients_verified,
+            "sync_overlap": round(self.sync_overlap, 2),
+            # Cores the two servers and the load generator actually got: on a shared machine
+            # this, not the code, often sets the latency.
+            "server_cores_used": round(self.server_cpu_s / self.seconds, 2),
+            "client_cores_used": round(self.client_cpu_s / self.seconds, 2),
+            "loadavg_1min_at_end": round(self.loadavg, 1),
+        }
+
+    def line(self) -> str:
+        s = self.summary()
+        return (
+            f"N={s['n']} think {s['think_s']} s: {s['requests_per_s']} req/s "
+            f"({s['blocks_per_s']} blocks/s), block "
+            f"p50 {s['block_p50_ms']} ms p99 {s['block_p99_ms']} ms max {s['block_max_ms']} ms, "
+            f"login p50 {s['login_p50_ms']} ms p99 {s['login_p99_ms']} ms, errors "
+            f"{s['errors']}; CPU per request: load generator {s['client_cpu_ms_per_request']} "
+            f"ms, servers {s['server_cpu_ms_per_request']} ms; cores used: servers "
+            f"{s['server_cores_used']}, load generator {s['client_cores_used']}; sync overlap "
+            f"{s['sync_overlap']}; load average {s['loadavg_1min_at_end']}"
+        )
+
+
+class _Verifier:
+    """Checks one patient's answers; decrypts only envelopes not seen before."""
+
+    def __init__(self, patient: Patient) -> None:
+        self.p = patient
+        self.seen: dict[str, int] = {}
+        self.pharmacy_key: bytes | None = None
+        self.ok = False
+
+    def bundle(self, body: dict[str, Any]) -> None:
+        keys = fmt.unwrap_key_bundle(
+            unb64(body["key_bundle"]),
+            unlock_key=self.p.unlock_key,
+            server_share=unb64(body["server_share"]),
+            account=body["username"],
+        )
+        if keys.patient_private_key != self.p.private_key or body["handle"] != self.p.handle:
+            raise AssertionError("the key bundle is not this patient's")
+        self.pharmacy_key = keys.pharmacy_public_key
+
+    def block(self, body: dict[str, Any]) -> None:
+        if body["handle"] != self.p.handle:
+            raise AssertionError("another patient's block")
+        if body["state"] == "deleted" and self.p.gone:
+            return
+        if body["state"] != "live":
+            raise AssertionError(f"block state {body['state']!r}, expected live")
+        envelope = body["envelope"]
+        if envelope in self.seen:
+            return
+        assert self.pharmacy_key is not None
+        opened = fmt.open_block(
+            unb64(envelope),
+            recipient_private_key=self.p.private_key,
+            pharmacy_public_key=self.pharmacy_key,
+            expected_handle=self.p.handle,
+            min_version=max(self.seen.values(), default=0),
+        )
+        if hashlib.sha256(opened.document).hexdigest() not in self.p.documents:
+            raise AssertionError("the decrypted document is not the agent's for this patient")
+        self.seen[envelope] = opened.header.version
+        self.ok = True
+
+
+async def _patient_loop(
+    http: httpx.AsyncClient,
+    base: str,
+    verifier: _Verifier,
+    stop: float,
+    reads: int,
+    think: float,
+    result: LoadResult,
+) -> None:
+    p = verifier.p
+    while time.perf_counter() < stop:
+        try:
+            t0 = time.perf_counter()
+            r = await http.post(
+                base + "/api/v1/prelogin", json={"username": p.username}, headers=JSON
+            )
+            r.raise_for_status()
+            r = await http.post(
+                base + "/api/v1/login",
+                json={"username": p.username, "auth_key": b64(p.auth_key)},
+                headers=JSON,
+            )
+            r.raise_for_status()
+            token = r.cookies.get(COOKIE) or _cookie(r)
+            cookie = {"Cookie": f"{COOKIE}={token}", "Accept": "application/json"}
+            r = await http.get(base + "/api/v1/me/key-bundle", headers=cookie)
+            r.raise_for_status()
+            verifier.bundle(r.json())
+            result.login_ms.append((time.perf_counter() - t0) * 1000)
+            result.logins += 1
+            result.requests += 3
+            for _ in range(reads):
+                t0 = time.perf_counter()
+                r = await http.get(base + "/api/v1/me/block", headers=cookie)
+                elapsed = (time.perf_counter() - t0) * 1000
+                result.requests += 1
+                r.raise_for_status()
+                verifier.block(r.json())
+                result.block_ms.append(elapsed)
+                result.blocks += 1
+                if time.perf_counter() >= stop:
+                    break
+                if think:
+                    await asyncio.sleep(think)
+            r = await http.post(base + "/api/v1/logout", json={}, headers={**JSON, **cookie})
+            result.requests += 1
+            r.raise_for_status()
+        except Exception as exc:  # every failure is counted and named, never hidden
+            result.errors.append(f"{p.username}: {type(exc).__name__}: {str(exc)[:200]}")
+            await asyncio.sleep(0.05)
+
+
+def _cookie(r: httpx.Response) -> str:
+    for header in r.headers.get_list("set-cookie"):
+        name, _, rest = header.partition("=")
+        if name.strip() == COOKIE:
+            return rest.split(";", 1)[0]
+    raise AssertionError("login set no session cookie")
+
+
+def run_load(
+    world: World,
+    n: int,
+    seconds: float,
+    *,
+    reads: int = 5,
+    think: float = 0.0,
+    sync: subprocess.Popen[str] | None = None,
+) -> LoadResult:
+    """``n`` patients (the first ``n`` registered) for ``seconds``; see the module docstring.
+    ``think``: a pause after each block fetch (0: a closed loop, the servers' capacity)."""
+    patients = world.patients[:n]
+    if len(patients) < n:
+        raise AssertionError(f"only {len(world.patients)} patients are registered")
+    result = LoadResult(n, 0.0, 0, 0, 0, [], [], [], 0.0, 0.0, 0, think=think)
+    verifiers = [_Verifier(p) for p in patients]
+    cpu0 = sum(cpu_seconds(pid) for pid in world.pids)
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    overlap = _Overlap(sync)
+
+    async def main() -> None:
+        # Idle connections are dropped after 2 s, before uvicorn's 5 s keep-alive timeout:
+        # with both at 5 s (httpx's default), a request sent on a connection the server is
+        # closing fails ("Server disconnected without sending a response"), as a proxy whose
+        # upstream keep-alive outlives the server's would. Found by this harness.
+        limits = httpx.Limits(
+            max_connections=n + 4, max_keepalive_connections=n + 4, keepalive_expiry=2.0
+        )
+        async with httpx.AsyncClient(timeout=60, limits=limits, cookies=NoCookies()) as http:
+            stop = time.perf_counter() + seconds
+            await asyncio.gather(
+                *(
+                    _patient_loop(http, world.urls[i % 2], v, stop, reads, think, result)
+                    for i, v in enumerate(verifiers)
+                )
+            )
+
+    started = time.perf_counter()
+    overlap.start()
+    asyncio.run(main())
+    result.seconds = time.perf_counter() - started
+    result.sync_overlap = overlap.stop(result.seconds)
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    result.client_cpu_s = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+    result.server_cpu_s = sum(cpu_seconds(pid) for pid in world.pids) - cpu0
+    result.patients_verified = sum(1 for v in verifiers if v.ok)
+    result.loadavg = os.getloadavg()[0]
+    return result
+
+
+class _Overlap:
+    """How much of the load window the agent's sync process was running."""
+
+    def __init__(self, proc: subprocess.Popen[str] | None) -> None:
+        self.proc = proc
+        self.ended: float | None = None
+        self._t0 = 0.0
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def start(self) -> None:
+        self._t0 = time.perf_counter()
+        if self.proc is not None:
+            self._thread.start()
+
+    def _watch(self) -> None:
+        assert self.proc is not None
+        while self.proc.poll() is None:
+            time.sleep(0.05)
+        self.ended = time.perf_counter() - self._t0
+
+    def stop(self, window: float) -> float:
+        if self.proc is None:
+            return 0.0
+        if self.ended is None:
+            return 1.0
+        return min(1.0, self.ended / window)
+
+
+class RssSampler:
+    """RSS of the server processes every ``interval`` seconds, in a thread."""
+
+    def __init__(self, pids: list[int], interval: float = 5.0) -> None:
+        self.pids = pids
+        self.interval = interval
+        self.samples: list[tuple[float, list[int]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._t0 = time.monotonic()
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(
+                (time.monotonic() - self._t0, [rss_bytes(pid) for pid in self.pids])
+            )
+            self._stop.wait(self.interval)
+
+    def growth(self, window: float, span: float = 60.0) -> list[float]:
+        """Per process: median RSS over the last ``span`` seconds against the median over the
+        ``span`` seconds that start ``window`` seconds before the end, as a fraction."""
+        end = self.samples[-1][0]
+        start = end - window
+        out = []
+        for i in range(len(self.pids)):
+            first = [s[1][i] for s in self.samples if start <= s[0] <= start + span]
+            last = [s[1][i] for s in self.samples if s[0] >= end - span]
+            out.append(statistics.median(last) / statistics.median(first) - 1)
+        return out
