@@ -651,8 +651,6 @@ def load_state(paths: DemoPaths) -> DemoState:
 def set_up(options: UpOptions, echo: Echo) -> DemoState:
     """Set up what is missing (all of it on a first run), then run the agent's sync."""
     from rxvault.agent import enroll, init_home
-    from rxvault.agent._letters import write_letters
-    from rxvault.client import ClientError, PatientClient
 
     paths = DemoPaths(options.directory)
     if options.directory.exists() and not options.directory.is_dir():
@@ -721,6 +719,8 @@ def set_up(options: UpOptions, echo: Echo) -> DemoState:
         ctx = agent_context(paths, server.url)
         codes: dict[str, str] = {}
         if not state.enrolled:
+            from rxvault.agent._letters import write_letters  # (fpdf: slow to import)
+
             chosen = choose_patients(paths.pharmacy, state.seed, 1 + LETTERS)
             if not chosen:
                 raise UserError(
@@ -748,6 +748,8 @@ def set_up(options: UpOptions, echo: Echo) -> DemoState:
             )
 
         if not state.registered and state.patient_id is not None:
+            from rxvault.client import ClientError, PatientClient
+
             if state.patient_id not in codes:  # the code is never kept: enroll again
                 (again,) = enroll(ctx, [state.patient_id], days=CODE_DAYS)
                 codes[state.patient_id] = again.code_text
