@@ -104,7 +104,8 @@ def _stuff(server, victims, names: int, addresses: int, net: int = 16) -> dict[s
     """Try every name with one wrong key from a pool of addresses; the victims' names are in
     the list. Returns counts; each address waits whenever told to (it moves on to the next)."""
     listing = [f"leaked{i}@example.org" for i in range(names)]
-    listing[:: max(1, names // 3)] = list(victims)[: len(listing[:: max(1, names // 3)])]
+    for j, name in enumerate(victims):  # the victims' names are spread over the list
+        listing[j * names // len(victims)] = name
     counts = {"evaluated": 0, "told to wait": 0}
     for i, name in enumerate(listing):
         address = f"172.{net}.{i % addresses // 250}.{i % addresses % 250}"
