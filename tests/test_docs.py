@@ -7,6 +7,8 @@ The rule, checked here:
 - Every command (``rxvault agent sync``, ``rxvault server tokens rotate`` …) is named, in full,
   and every option's long name (``--allow-deletions``) appears, in the guides written by hand:
   README.md and docs/*.md other than the generated docs/cli.md.
+- Every key of the server's settings (``[server]``, ``[limits]``) and of the agent's ``[sync]``
+  table is named in docs/operations.md.
 - Every exit code in rxvault._cli_errors has a row in the exit code table of docs/operations.md,
   and the table has no other codes.
 - The README's two commands are ``make demo`` and ``make test``; ``make test`` is what .ci/run
@@ -19,6 +21,7 @@ Each rule is a function below, also run on a bad example to show that it can fai
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import re
 import unicodedata
@@ -130,6 +133,24 @@ def make_recipe(makefile: str, target: str) -> list[str]:
     return [line.strip() for line in match.group(1).splitlines()]
 
 
+def settings_names() -> set[str]:
+    """Every key of the server's settings file and of the agent's ``[sync]`` table."""
+    from rxvault.agent._config import SyncSettings
+    from rxvault.server._settings import Limits, Settings
+
+    server = {f.name for f in dataclasses.fields(Settings)} - {"pepper", "limits"}
+    return (
+        server
+        | {"pepper_file"}
+        | {f.name for f in dataclasses.fields(Limits)}
+        | {f.name for f in dataclasses.fields(SyncSettings)}
+    )
+
+
+def undocumented_settings(names: Iterable[str], text: str) -> list[str]:
+    return sorted(n for n in names if f"`{n}`" not in text and f"\n{n} = " not in text)
+
+
 def github_anchor(heading: str) -> str:
     """The id GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens."""
     text = re.sub(r"`|\*\*|\*", "", heading.strip()).lower()
@@ -202,10 +223,21 @@ def test_every_command_and_option_is_in_the_guides() -> None:
 
 def test_every_exit_code_is_documented() -> None:
     operations = (DOCS / "operations.md").read_text(encoding="utf-8")
+    assert undocumented_settings(["hsts_max_age", "retries"], "`hsts_max_age`\nretries = 5") == []
+    assert undocumented_settings(["hsts_max_age", "retries"], "hsts_max_age, retries") == [
+        "hsts_max_age",
+        "retries",
+    ]
+
     table = exit_code_table(operations)
     codes = exit_codes_in_code()
     assert set(table) == set(codes.values()), (table, codes)
     assert all(table.values())
+
+
+def test_every_setting_is_documented() -> None:
+    operations = (DOCS / "operations.md").read_text(encoding="utf-8")
+    assert undocumented_settings(settings_names(), operations) == []
 
 
 def test_readme_commands_are_what_ci_and_the_demo_run() -> None:
@@ -261,6 +293,12 @@ def test_the_rules_catch_mistakes(tmp_path: Path) -> None:
     ]
     assert undocumented(root, ["rxvault frobnicated --with-care"]) == [
         "command `rxvault frobnicate`"
+    ]
+
+    assert undocumented_settings(["hsts_max_age", "retries"], "`hsts_max_age`\nretries = 5") == []
+    assert undocumented_settings(["hsts_max_age", "retries"], "hsts_max_age, retries") == [
+        "hsts_max_age",
+        "retries",
     ]
 
     table = exit_code_table("## Exit codes\n\n| code | meaning |\n|---|---|\n| 0 | ok |\n\n## x\n")
