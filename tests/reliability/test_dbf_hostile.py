@@ -245,3 +245,70 @@ def test_unterminated_dbase_memos_are_found_in_one_scan(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+# -- dBase III tables and their .dbt memo files (memos end at 0x1A, pointers are digits) ------
+
+
+def _dbase3(directory: Path) -> tuple[Path, Path]:
+    from rxvault.dbf import FieldSpec, write_table
+
+    path = directory / "d.dbf"
+    rows = [{"NAME": f"p{i}", "NOTE": f"memo {i} " * (i * 40)} for i in range(1, 9)]
+    write_table(path, [FieldSpec("NAME", "C", 8), FieldSpec("NOTE", "M")], rows, version=0x03)
+    return path, path.with_suffix(".dbt")
+
+
+def _dbt_pointer(path: Path, record: int, text: bytes) -> None:
+    data = bytearray(path.read_bytes())
+    hl, rl = int.from_bytes(data[8:10], "little"), int.from_bytes(data[10:12], "little")
+    at = hl + (record - 1) * rl + 1 + 8
+    data[at : at + 10] = text.rjust(10)
+    path.write_bytes(bytes(data))
+
+
+DBT_CASES = {
+    "dbt-missing": (lambda t, m: m.unlink(), {"MissingMemoError"}),
+    "dbt-empty": (lambda t, m: m.write_bytes(b""), {"MemoPointerError"}),
+    "dbt-cut-in-half": (
+        lambda t, m: m.write_bytes(m.read_bytes()[: m.stat().st_size // 2]),
+        {"MemoPointerError", "MemoLengthError"},
+    ),
+    "dbt-no-terminators": (
+        lambda t, m: m.write_bytes(m.read_bytes().replace(b"\x1a", b"x")),
+        {"MemoLengthError"},
+    ),
+    "dbt-pointer-not-digits": (lambda t, m: _dbt_pointer(t, 4, b"12ab"), {"BadValueError"}),
+    "dbt-pointer-past-end": (lambda t, m: _dbt_pointer(t, 4, b"9999999999"), {"MemoPointerError"}),
+    # zeros are an empty memo in dBase III (as blanks are): a changed value, not an error
+    "dbt-pointer-zero": (lambda t, m: _dbt_pointer(t, 4, b"0000000000"), {"different"}),
+    "dbt-records-share-a-memo": (
+        lambda t, m: [_dbt_pointer(t, r, b"8") for r in range(1, 9)],
+        {"MemoPointerError"},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(DBT_CASES))
+def test_hostile_dbase_memo(tmp_path: Path, name: str) -> None:
+    """Damaged .dbt memo files give their declared error naming the table."""
+    from rxvault.dbf import DbfError, open_table
+
+    table, memo = _dbase3(tmp_path)
+    with open_table(table) as t:
+        sound = t.read()
+    damage, allowed = DBT_CASES[name]
+    damage(table, memo)
+    message = ""
+    try:
+        with open_table(table) as t:
+            got = "same" if t.read().equals(sound) else "different"
+    except DbfError as exc:
+        got, message = type(exc).__name__, str(exc)
+    assert got in allowed, got
+    if got not in ("same", "different"):
+        assert message.startswith(str(table)), message
+        assert got == "MissingMemoError" or f"{table}, record " in message, message
+    with open_table(table, strict=False) as t:  # lenient: reads, and says what is wrong
+        assert t.read().num_rows == 8
+        assert got in ("same", "different") or [a for a in t.anomalies if a.kind != "Note"]
