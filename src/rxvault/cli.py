@@ -69,7 +69,19 @@ class _Root(click.Group):
 
     def invoke(self, ctx: click.Context) -> object:
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            except ModuleNotFoundError as exc:
+                # A command that imports an extra's package only when it runs (`demo up`).
+                missing = exc.name or "?"
+                if missing.split(".")[0] == "rxvault":
+                    raise
+                name = ctx.invoked_subcommand or ""
+                extra = _COMMANDS[name][2] if name in _COMMANDS else None
+                raise UserError(
+                    f"`rxvault {name}` needs {missing}, which is not installed",
+                    hint=f'install it with: pip install "rxvault[{extra or "server,agent"}]"',
+                ) from None
         except UserError as exc:
             click.echo(f"rxvault: error: {exc.message}", err=True)
             if exc.hint:
