@@ -325,6 +325,12 @@ def test_agent_extra_alone_runs_the_agent_and_names_the_missing_server_extra(
         assert 'pip install "rxvault[server]"' in refused.stderr
         assert "Traceback" not in refused.stderr
 
+    # `demo up` imports the server's packages only when it runs: a clear error all the same.
+    refused = _run(rxvault, "demo", "up", "--no-serve", "--dir", tmp_path / "demo", check=False)
+    assert refused.returncode == 2
+    assert 'pip install "rxvault[server,agent]"' in refused.stderr
+    assert "Traceback" not in refused.stderr
+
 
 def test_server_extra_alone_runs_the_server_and_names_the_missing_agent_extra(
     dist: Path, constraints: Path, tmp_path: Path
