@@ -196,8 +196,9 @@ def next_day_command(directory: Path, days: int, pack: bool) -> None:
         touched = any(int(pid) in c.patient_ids for c in changes)
         if mine:
             click.echo(
-                f"{state.username} (patient #{pid}) has {mine} new fill{'s' * (mine > 1)}: "
-                "reload the portal to see them."
+                f"{state.username} (patient #{pid}) has "
+                + ("a new fill" if mine == 1 else f"{mine} new fills")
+                + ": reload the portal."
             )
         elif touched:
             click.echo(f"{state.username} (patient #{pid}) changed: reload the portal.")
