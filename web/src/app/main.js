@@ -12,7 +12,7 @@ import { toCsv } from "./csv.js";
 import { toFhirBundle } from "./fhir.js";
 import { toPdf } from "./pdf.js";
 import { passwordScore, passwordProblem, LABELS, MIN_LENGTH } from "./strength.js";
-import { seenVersion, rememberVersion } from "./versions.js";
+import { deletionAllowed, hasShown, rememberVersion, seenVersion } from "./versions.js";
 import { announce, download, field, formatDate, formatDateTime, h, messageBox } from "./ui.js";
 import { cellText } from "./document.js";
 
@@ -516,10 +516,10 @@ async function loadRecords() {
   } else if (block.state === "deleted") {
     const header = await C.verifyTombstone(C.b64decode(block.tombstone), vault.pharmacyPublicKey);
     if (header.handle !== vault.handle) throw new C.HandleMismatch("the deletion is for another patient");
-    if (header.version < seenVersion(vault.handle)) throw new C.RollbackRefused("an older deletion");
-    rememberVersion(vault.handle, header.version);
+    if (!deletionAllowed(vault.handle, header.version)) throw new C.RollbackRefused("a deletion not newer than records already shown");
+    rememberVersion(vault.handle, header.version, { deleted: true });
     showNotice("Your records were removed by your pharmacy", `Your pharmacy removed your records from this website on ${formatDateTime(header.deleted_at)}. Please call your pharmacy if you think this is a mistake.`);
-  } else if (!vault.justRegistered && seenVersion(vault.handle) > 0) {
+  } else if (!vault.justRegistered && hasShown(vault.handle)) {
     // This device has shown records before: "nothing published" may be a server withholding them.
     showNotice(
       "Your records are not available right now",
