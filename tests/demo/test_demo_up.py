@@ -350,3 +350,22 @@ def test_a_bad_database_url_is_refused_before_anything_is_set_up(
     assert message in result.output
     assert "Traceback" not in result.output
     assert not demo.exists()
+
+
+def test_demo_without_a_subcommand_is_demo_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[str, int]] = []
+
+    def probe(host: str, port: int) -> None:
+        seen.append((host, port))
+        raise UserError("stop here")
+
+    monkeypatch.setattr(_stack, "check_port_free", probe)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["demo"])
+    assert result.exit_code == 2, result.output
+    assert seen == [("127.0.0.1", 8000)]  # up's defaults, serving
+    help_text = CliRunner().invoke(main, ["demo", "--help"]).output
+    for command in ("up", "next-day", "tables"):
+        assert f"  {command} " in help_text

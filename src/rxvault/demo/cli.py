@@ -52,11 +52,13 @@ def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
 @click.option(
     "--database-url",
     default=None,
-    help="The server's database, e.g. postgresql+psycopg://user@host/db or "
-    "mysql+pymysql://user@host/db (default: SQLite in --dir).",
+    help="The server's database, e.g. postgresql://user@host/db or mysql://user@host/db "
+    "(MariaDB); default: SQLite in --dir. --reset drops the tables the demo made there.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port."
+)
 @click.option(
     "--patients",
     type=click.IntRange(min=1, max=2_000_000),
