@@ -94,8 +94,27 @@ def _structure(fields: list[Field]) -> list[list[object]]:
     return [[f.name, f.type, f.length, f.decimals] for f in fields]
 
 
-def _read_once(mapping: Mapping, directory: Path) -> dict[str, TableRead]:
-    tables: dict[str, TableRead] = {}
+def _stamp(path: Path, codepage: str | None) -> tuple[object, ...] | DbfError:
+    """The table's stamp, or the error when its header cannot be read (being written?)."""
+    try:
+        return table_stamp(path, codepage)
+    except DbfError as exc:
+        return exc
+
+
+def _damaged(exc: DbfError) -> SourceError:
+    return SourceError(
+        f"{exc}",
+        hint="the table is damaged or being rewritten; nothing was uploaded or deleted. "
+        "Run again later; if it persists, check the table in the pharmacy software",
+    )
+
+
+def _read_once(mapping: Mapping, directory: Path, settle: float) -> dict[str, TableRead]:
+    """Read every table once. The stamps of *all* tables are taken before the first is read
+    and compared after the last: tables read at different moments are not mixed (the pharmacy
+    may change one table, then another, while the agent reads)."""
+    paths: dict[str, Path] = {}
     for name, source in mapping.tables.items():
         path = directory / source.file
         if not path.is_file():
@@ -104,7 +123,17 @@ def _read_once(mapping: Mapping, directory: Path) -> dict[str, TableRead]:
                 hint=f"check [source] directory in the agent configuration and "
                 f"[tables.{name}] file in {mapping.path}",
             )
-        before = table_stamp(path, source.codepage)
+        paths[name] = path
+    before = {n: _stamp(p, mapping.tables[n].codepage) for n, p in paths.items()}
+    for name, stamp in before.items():
+        if isinstance(stamp, DbfError):
+            time.sleep(settle)
+            if isinstance(_stamp(paths[name], mapping.tables[name].codepage), DbfError):
+                raise _damaged(stamp)
+            raise _Torn(paths[name])
+    tables: dict[str, TableRead] = {}
+    for name, path in paths.items():
+        source = mapping.tables[name]
         try:
             with open_table(path, codepage=source.codepage, strict=True) as t:
                 fields = list(t.fields)
@@ -129,14 +158,14 @@ def _read_once(mapping: Mapping, directory: Path) -> dict[str, TableRead]:
                 deleted = t.deleted_count
                 last_update = t.last_update
         except DbfError as exc:
-            raise SourceError(
-                f"{exc}",
-                hint="the table is damaged or being rewritten; nothing was uploaded or deleted. "
-                "Run again later; if it persists, check the table in the pharmacy software",
-            ) from None
-        after = table_stamp(path, source.codepage)
-        if before != after:
-            raise _Torn(path)
+            # The pharmacy software writes a record before the header's count, a memo block
+            # before the pointer to it: caught in between, a healthy table looks damaged. If it
+            # moves after a moment, it was being written (torn: read again); if not, it is.
+            time.sleep(settle)
+            now = _stamp(path, source.codepage)
+            if isinstance(now, DbfError) or now != before[name]:
+                raise _Torn(path) from None
+            raise _damaged(exc) from None
         tables[name] = TableRead(
             name=name,
             path=path,
@@ -147,6 +176,10 @@ def _read_once(mapping: Mapping, directory: Path) -> dict[str, TableRead]:
             last_update=last_update,
             modified_ns=max(mtime for _, mtime in _stat(_files(path))),
         )
+    for name, path in paths.items():
+        now = _stamp(path, mapping.tables[name].codepage)
+        if isinstance(now, DbfError) or now != before[name]:
+            raise _Torn(path)
     return tables
 
 
@@ -168,7 +201,7 @@ def read_source(
     last: _Torn | None = None
     for attempt in range(1, attempts + 1):
         try:
-            tables = _read_once(mapping, directory)
+            tables = _read_once(mapping, directory, settle=max(wait, 0.05))
         except _Torn as torn:
             last = torn
             if attempt < attempts:
