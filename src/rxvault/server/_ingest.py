@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import json
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,19 +48,22 @@ def replay(existing: Batch, digest: bytes) -> BatchResult:
     return BatchResult.model_validate(json.loads(existing.result))
 
 
-def _records(session: Session, pharmacy_id: int, handles: Sequence[str]) -> dict[str, Record]:
-    found: dict[str, Record] = {}
+def _current(
+    session: Session, pharmacy_id: int, handles: Sequence[str]
+) -> dict[str, tuple[int, int]]:
+    """handle -> (row id, version) of the handles that have a row, locked (envelopes unread)."""
+    found: dict[str, tuple[int, int]] = {}
     ordered = sorted(set(handles))
     for start in range(0, len(ordered), _IN_CHUNK):
         chunk = ordered[start : start + _IN_CHUNK]
         stmt = (
-            sa.select(Record)
+            sa.select(Record.id, Record.handle, Record.version)
             .where(Record.pharmacy_id == pharmacy_id, Record.handle.in_(chunk))
             .order_by(Record.handle)
             .with_for_update()
         )
-        for record in session.execute(stmt).scalars():
-            found[record.handle] = record
+        for row_id, handle, version in session.execute(stmt):
+            found[handle] = (row_id, version)
     return found
 
 
@@ -117,61 +121,85 @@ def apply(
                 "per day.",
             )
     handles = [h.handle for h, _ in batch.blocks] + [h.handle for h, _ in batch.tombstones]
-    records = _records(session, pharmacy.id, handles)
+    current = _current(session, pharmacy.id, handles)
     applied: list[HandleVersion] = []
     deleted: list[HandleVersion] = []
     stale: list[StaleItem] = []
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     retention = dt.timedelta(days=limits.tombstone_retention_days)
+    # One statement per kind of change (executemany), in handle order; a handle appears at most
+    # once in a batch (check_limits).
     for header, envelope in sorted(batch.blocks, key=lambda item: item[0].handle):
-        record = records.get(header.handle)
-        if record is not None and header.version <= record.version:
+        known = current.get(header.handle)
+        if known is not None and header.version <= known[1]:
             stale.append(
                 StaleItem(
                     handle=header.handle,
                     version=header.version,
-                    current_version=record.version,
+                    current_version=known[1],
                     kind="block",
                 )
             )
             continue
-        if record is None:
-            record = Record(pharmacy_id=pharmacy.id, handle=header.handle)
-            session.add(record)
-            records[header.handle] = record
-        record.state = "live"
-        record.version = header.version
-        record.block_version = header.version
-        record.envelope = envelope
-        record.tombstone = None
-        record.updated_at = now
-        record.deleted_at = None
-        record.purge_after = None
+        values: dict[str, Any] = {
+            "state": "live",
+            "version": header.version,
+            "block_version": header.version,
+            "envelope": envelope,
+            "tombstone": None,
+            "updated_at": now,
+            "deleted_at": None,
+            "purge_after": None,
+        }
+        if known is None:
+            inserts.append({"pharmacy_id": pharmacy.id, "handle": header.handle, **values})
+        else:
+            updates.append({"id": known[0], **values})
         applied.append(HandleVersion(handle=header.handle, version=header.version))
+    tomb_inserts: list[dict[str, Any]] = []
+    tomb_updates: list[dict[str, Any]] = []
     for theader, tombstone in sorted(batch.tombstones, key=lambda item: item[0].handle):
-        record = records.get(theader.handle)
-        if record is not None and theader.version <= record.version:
+        known = current.get(theader.handle)
+        if known is not None and theader.version <= known[1]:
             stale.append(
                 StaleItem(
                     handle=theader.handle,
                     version=theader.version,
-                    current_version=record.version,
+                    current_version=known[1],
                     kind="tombstone",
                 )
             )
             continue
-        if record is None:
-            record = Record(
-                pharmacy_id=pharmacy.id, handle=theader.handle, envelope=None, block_version=None
+        values = {
+            "state": "deleted",
+            "version": theader.version,
+            "tombstone": tombstone,
+            "updated_at": now,
+            "deleted_at": now,
+            "purge_after": now + retention,
+        }
+        if known is None:
+            # a deletion of a handle never uploaded: no envelope to keep
+            tomb_inserts.append(
+                {
+                    "pharmacy_id": pharmacy.id,
+                    "handle": theader.handle,
+                    "envelope": None,
+                    "block_version": None,
+                    **values,
+                }
             )
-            session.add(record)
-            records[theader.handle] = record
-        record.state = "deleted"
-        record.version = theader.version
-        record.tombstone = tombstone
-        record.updated_at = now
-        record.deleted_at = now
-        record.purge_after = now + retention
+        else:
+            # the envelope and its block version stay, restorable until purge_after
+            tomb_updates.append({"id": known[0], **values})
         deleted.append(HandleVersion(handle=theader.handle, version=theader.version))
+    for rows in (inserts, tomb_inserts):
+        if rows:
+            session.execute(sa.insert(Record), rows)
+    for rows in (updates, tomb_updates):
+        if rows:
+            session.execute(sa.update(Record), rows)
     result = BatchResult(
         batch_id=batch.batch_id,
         digest=batch.digest.hex(),
@@ -190,8 +218,34 @@ def apply(
     )
     session.add(row)
     session.flush()
-    purge_expired(session, pharmacy.id, now)
+    if _purge_due(session, pharmacy.id, now):
+        purge_expired(session, pharmacy.id, now)
     return result, row
+
+
+#: (engine, pharmacy id) -> the server-clock time of the last purge made while applying a batch
+_last_purge: weakref.WeakKeyDictionary[sa.Engine, dict[int, dt.datetime]] = (
+    weakref.WeakKeyDictionary()
+)
+PURGE_EVERY = dt.timedelta(hours=1)
+
+
+def _purge_due(session: Session, pharmacy_id: int, now: dt.datetime) -> bool:
+    """Whether this batch also purges expired envelopes (at most once an hour per pharmacy).
+
+    The purge scans the pharmacy's records; doing it on every batch made a first sync of
+    100,000 patients quadratic. An envelope past its window is refused for restoring at once
+    (:func:`restore` checks ``purge_after``); its bytes go at the next purge.
+    """
+    engine = session.get_bind()
+    if not isinstance(engine, sa.Engine):
+        return True
+    seen = _last_purge.setdefault(engine, {})
+    last = seen.get(pharmacy_id)
+    if last is not None and last <= now < last + PURGE_EVERY:
+        return False
+    seen[pharmacy_id] = now
+    return True
 
 
 def purge_expired(session: Session, pharmacy_id: int | None, now: dt.datetime) -> int:
