@@ -24,7 +24,9 @@ by their labels.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,50 +167,108 @@ class Documents:
         return meta
 
     def build(self, indices: Sequence[int] | npt.NDArray[np.int64]) -> Iterator[tuple[int, bytes]]:
-        """(patient index, canonical JSON) for each index, in ascending index order."""
+        """(patient index, canonical JSON) for each index, in ascending index order.
+
+        The JSON text is assembled column by column with Arrow string kernels (every value
+        turned into its JSON literal at once, rows and documents joined with their keys), not
+        by a JSON encoder per document. The first document of every call is also built the
+        plain way (a dict through :func:`canonical_json`) and must be byte for byte the same.
+        """
         wanted = np.unique(np.asarray(indices, dtype=np.int64))
         if len(wanted) == 0:
             return
         pat = self._patients.take(pa.array(wanted))
         pfields = self.mapping.patient.fields
-        pcols = [_json_column(pat.column(f.source), f) for f in pfields]
-        section_rows: list[tuple[Section, npt.NDArray[np.int64], list[dict[str, Any]]]] = []
-        for prepared in self._sections:
-            section_rows.append(self._rows(prepared, wanted))
-        checked = False
+        parts: list[pa.Array | str] = [
+            '{"format":'
+            + _encoder.encode(DOCUMENT_FORMAT)
+            + ',"patient":{"fields":'
+            + _encoder.encode(self._fields_meta[""])
+            + ',"label":'
+            + _encoder.encode(self.mapping.patient.label)
+            + ',"values":',
+            _object_literals(pfields, [pat.column(f.source) for f in pfields], len(wanted)),
+            '},"pharmacy":{"name":' + _encoder.encode(self.pharmacy_name) + '},"sections":[',
+        ]
+        section_rows: list[tuple[Section, npt.NDArray[np.int64], pa.Table]] = []
+        for n, prepared in enumerate(self._sections):
+            section, bounds, sub = self._rows(prepared, wanted)
+            section_rows.append((section, bounds, sub))
+            fields = section.fields
+            rows = _object_literals(fields, [sub.column(f.source) for f in fields], sub.num_rows)
+            listed = pa.ListArray.from_arrays(pa.array(bounds.astype(np.int32)), rows)
+            parts += [
+                ("," if n else "")
+                + '{"fields":'
+                + _encoder.encode(self._fields_meta[section.name])
+                + ',"id":'
+                + _encoder.encode(section.name)
+                + ',"label":'
+                + _encoder.encode(section.label)
+                + ',"rows":[',
+                pc.binary_join(listed, ","),
+                "]}",
+            ]
+        parts.append("]}")
+        if not any(isinstance(part, pa.Array) for part in parts):
+            raise AssertionError("a document has no patient values")
+        joined = pc.binary_join_element_wise(*parts, "")
+        offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)[
+            joined.offset : joined.offset + len(joined) + 1
+        ]
+        text = memoryview(joined.buffers()[2] or b"")
         for i, index in enumerate(wanted.tolist()):
-            values = {f.source: col[i] for f, col in zip(pfields, pcols, strict=True)}
-            sections = []
-            for section, bounds, rows in section_rows:
-                lo, hi = int(bounds[i]), int(bounds[i + 1])
-                sections.append(
-                    {
-                        "id": section.name,
-                        "label": section.label,
-                        "fields": self._fields_meta[section.name],
-                        "rows": rows[lo:hi],
-                    }
-                )
-            doc = {
-                "format": DOCUMENT_FORMAT,
-                "pharmacy": {"name": self.pharmacy_name},
-                "patient": {
-                    "label": self.mapping.patient.label,
-                    "fields": self._fields_meta[""],
-                    "values": values,
-                },
-                "sections": sections,
-            }
-            data = document_json(doc)
-            if not checked:
+            data = bytes(text[offsets[i] : offsets[i + 1]])
+            if i == 0:
+                doc = self._document(pat, section_rows, 0)
                 if data != canonical_json(doc):
-                    raise AssertionError("document_json differs from canonical_json")
-                checked = True
+                    raise AssertionError("the assembled document differs from canonical_json")
             yield index, data
+
+    def _document(
+        self,
+        pat: pa.Table,
+        section_rows: list[tuple[Section, npt.NDArray[np.int64], pa.Table]],
+        i: int,
+    ) -> dict[str, Any]:
+        """The ``i``-th document of a :meth:`build` call as a dict (the plain way)."""
+        values = {
+            f.source: _json_column(pat.column(f.source).slice(i, 1), f)[0]
+            for f in self.mapping.patient.fields
+        }
+        sections = []
+        for section, bounds, sub in section_rows:
+            lo, hi = int(bounds[i]), int(bounds[i + 1])
+            part = sub.slice(lo, hi - lo)
+            cols = [(f.source, _json_column(part.column(f.source), f)) for f in section.fields]
+            rows: list[dict[str, Any]] = [{} for _ in range(hi - lo)]
+            for name, col in cols:
+                for row, value in zip(rows, col, strict=True):
+                    row[name] = value
+            sections.append(
+                {
+                    "id": section.name,
+                    "label": section.label,
+                    "fields": self._fields_meta[section.name],
+                    "rows": rows,
+                }
+            )
+        return {
+            "format": DOCUMENT_FORMAT,
+            "pharmacy": {"name": self.pharmacy_name},
+            "patient": {
+                "label": self.mapping.patient.label,
+                "fields": self._fields_meta[""],
+                "values": values,
+            },
+            "sections": sections,
+        }
 
     def _rows(
         self, prepared: _Prepared, wanted: npt.NDArray[np.int64]
-    ) -> tuple[Section, npt.NDArray[np.int64], list[dict[str, Any]]]:
+    ) -> tuple[Section, npt.NDArray[np.int64], pa.Table]:
+        """The section's rows of the wanted patients, in document order, and each patient's
+        bounds in them (rows ``bounds[i]:bounds[i + 1]`` belong to ``wanted[i]``)."""
         section = prepared.section
         table = prepared.table
         p = np.asarray(table.column(_PATIENT).to_numpy(), dtype=np.int64)
@@ -234,15 +294,83 @@ class Documents:
         sorted_p = np.asarray(sub.column(_PATIENT).to_numpy(), dtype=np.int64)
         bounds = np.searchsorted(sorted_p, np.append(wanted, np.iinfo(np.int64).max))
         bounds[-1] = len(sorted_p)
-        cols = [(f.source, _json_column(sub.column(f.source), f)) for f in section.fields]
-        names = [name for name, _ in cols]
-        rows = [
-            dict(zip(names, values, strict=True))
-            for values in zip(*(c for _, c in cols), strict=True)
-        ]
-        if not cols:
-            rows = [{} for _ in range(len(sorted_p))]
-        return section, bounds, rows
+        return section, bounds, sub
+
+
+_CONTROL = r"[\x00-\x1f]"
+_SHORT_ESCAPES = (("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"), ("\b", "\\b"), ("\f", "\\f"))
+
+
+def _quoted(strings: pa.Array) -> pa.Array:
+    """JSON string literals of ``strings`` (nulls stay null), escaped as canonical JSON does:
+    ``\\``, ``\"``, the five short escapes, ``\\u00xx`` for the other control characters."""
+    out = pc.replace_substring(strings, "\\", "\\\\")
+    out = pc.replace_substring(out, '"', '\\"')
+    if pc.any(pc.match_substring_regex(out, _CONTROL)).as_py():
+        for char, escape in _SHORT_ESCAPES:
+            out = pc.replace_substring(out, char, escape)
+        if pc.any(pc.match_substring_regex(out, _CONTROL)).as_py():
+            # other control characters: rare; the encoder writes them as \u00xx
+            return pa.array(
+                [None if v is None else _encoder.encode(v) for v in strings.to_pylist()],
+                type=pa.string(),
+            )
+    return pc.binary_join_element_wise('"', out, '"', "")
+
+
+def _json_literals(column: pa.ChunkedArray | pa.Array, fmap: FieldMap) -> pa.Array:
+    """Each value's JSON text, as :func:`_json_column` then the encoder would write it."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    t = array.type
+    if pa.types.is_dictionary(t):
+        array = array.cast(t.value_type)
+        t = array.type
+    text: pa.Array | None = None  # values that become JSON strings
+    if pa.types.is_integer(t):
+        if len(array) - array.null_count:
+            bounds = pc.min_max(array)
+            low, high = bounds["min"].as_py(), bounds["max"].as_py()
+            if max(abs(low), abs(high)) > _MAX_SAFE_INTEGER:
+                text = array.cast(pa.string())
+        if text is None:
+            return pc.fill_null(array.cast(pa.string()), "null")
+    elif pa.types.is_boolean(t):
+        return pc.fill_null(pc.if_else(array, "true", "false"), "null")
+    elif pa.types.is_timestamp(t):
+        text = pc.strftime(array, format="%Y-%m-%dT%H:%M:%S")
+    elif (
+        pa.types.is_date(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+    ):
+        text = array.cast(pa.string())
+    if text is None:
+        values = [_encoder.encode(v) for v in _json_column(array, fmap)]
+        return pa.array(values, type=pa.string())
+    if fmap.values:
+        codes = pa.array(list(fmap.values), type=pa.string())
+        labels = pa.array(list(fmap.values.values()), type=pa.string())
+        text = pc.coalesce(pc.take(labels, pc.index_in(text, value_set=codes)), text)
+    return pc.fill_null(_quoted(text), "null")
+
+
+def _object_literals(
+    fields: Sequence[FieldMap], columns: Sequence[pa.ChunkedArray | pa.Array], n: int
+) -> pa.Array:
+    """One JSON object per row: ``{"field id": value, …}``, keys sorted as canonical JSON sorts
+    them (a field id named twice keeps its last column, as a dict would)."""
+    last = {f.source: i for i, f in enumerate(fields)}
+    if not last:
+        return pc.fill_null(pa.nulls(n, pa.string()), "{}")
+    parts: list[pa.Array | str] = []
+    for j, key in enumerate(sorted(last)):
+        i = last[key]
+        parts.append(("{" if j == 0 else ",") + _encoder.encode(key) + ":")
+        parts.append(_json_literals(columns[i], fields[i]))
+    parts.append("}")
+    return pc.binary_join_element_wise(*parts, "")
 
 
 def _filter_mask(
@@ -289,8 +417,22 @@ def _key_strings(column: pa.ChunkedArray) -> pa.Array:
     return pc.utf8_trim_whitespace(array)
 
 
+_hash_pool: ThreadPoolExecutor | None = None
+
+
 def _hash_fields(table: pa.Table, sources: list[str], seed_parts: tuple[str, ...], n: int) -> U64:
-    hashes = [hash_column(table.column(s), seed_of(*seed_parts, s)) for s in sources]
+    """One hash per row over ``sources``; columns are hashed on a few threads (numpy and Arrow
+    release the GIL on whole columns), mixed in the mapping's order."""
+    global _hash_pool  # noqa: PLW0603 - one small pool per process, made on first use
+    if _hash_pool is None:
+        _hash_pool = ThreadPoolExecutor(
+            max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="rxvault-digest"
+        )
+    jobs = [(table.column(s), seed_of(*seed_parts, s)) for s in sources]
+    if n < 50_000 or len(jobs) < 2:
+        hashes = [hash_column(column, seed) for column, seed in jobs]
+    else:
+        hashes = list(_hash_pool.map(lambda job: hash_column(*job), jobs))
     return combine(hashes, seed_of(*seed_parts, "row"), n)
 
 
@@ -339,9 +481,10 @@ def prepare(mapping: Mapping, source: SourceRead, pharmacy_name: str) -> Documen
         else:
             pkeys = key_column
         pidx = pc.index_in(skey, value_set=pkeys)
-        belongs = pc.is_valid(pidx)
-        stable = stable.filter(belongs)
-        pidx = pidx.filter(belongs)
+        if pidx.null_count:  # rows of patients not published (filtered out, or unknown)
+            belongs = pc.is_valid(pidx)
+            stable = stable.filter(belongs)
+            pidx = pidx.filter(belongs)
         rows = stable.num_rows
         own = [f for f in section.fields if f.join is None]
         for f in own:

@@ -58,6 +58,20 @@ class Summary:
     bytes_sent: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    #: seconds of this process's wall time per phase of the run (see :meth:`timed`)
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def add(self, phase: str, seconds: float) -> None:
+        self.phases[phase] = self.phases.get(phase, 0.0) + seconds
+
+    @contextlib.contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Add the wall time of the ``with`` block to ``phases[phase]``."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(phase, time.perf_counter() - started)
 
     @property
     def exit_code(self) -> int:

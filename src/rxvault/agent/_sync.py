@@ -18,9 +18,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import threading
 import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +38,7 @@ from rxvault.agent._lock import RunLock
 from rxvault.agent._outbox import Outbox, OutboxItem
 from rxvault.agent._report import Reporter, Summary, log
 from rxvault.agent._seal import SealJob, seal_stream, workers_for
-from rxvault.agent._source import SourceError, SourceRead, read_source
+from rxvault.agent._source import SourceRead, read_source
 from rxvault.agent._state import PatientRow, State, now_text, open_state
 from rxvault.format import make_batch, make_tombstone, new_batch_id
 
@@ -46,6 +50,8 @@ MIN_PRESENT = 0.95
 TOMBSTONES_PER_BATCH = 50
 BUILD_CHUNK = 5000
 MAX_ROUNDS = 3
+#: batches handed to the sending thread and not yet acknowledged (one with the server, one ready)
+UPLOADS_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -117,7 +123,6 @@ def _check_deletions(
 @dataclass
 class _Plan:
     upload: list[int]  # patient indices into docs
-    rows: dict[str, PatientRow]
     keys: dict[str, bytes]
     handles: list[str]
     gone_live: list[PatientRow]
@@ -125,57 +130,78 @@ class _Plan:
     seen: list[tuple[str, str, int]]
 
 
+_PATIENT_COLUMNS = (
+    "patient_id, handle, seen_digest, in_source, sent_digest, sent_key, version, server_state"
+)
+
+
 def _diff(
     ctx: AgentContext, docs: Documents, state: State, summary: Summary, pending: dict[str, bytes]
 ) -> _Plan:
-    rows = state.patients()
+    # plain tuples (one per patient the agent knows): a row object each costs more than the diff
+    rows = {
+        r[0]: r
+        for r in state.conn.execute(f"SELECT {_PATIENT_COLUMNS} FROM patients")  # noqa: S608 - constant
+    }
     keys = {**state.keys(), **pending}
     digests = docs.digests.view(np.int64).tolist()
     upload: list[int] = []
     handles: list[str] = []
     seen: list[tuple[str, str, int]] = []
-    present: set[str] = set()
+    new = changed = unchanged = enrolled = 0
+    get_row = rows.get
+    get_key = keys.get
     for i, pid in enumerate(docs.patient_ids):
-        present.add(pid)
         digest = digests[i]
-        row = rows.get(pid)
+        row = get_row(pid)
         if row is None:
             handle = ctx.handle(pid)
-            summary.new += 1
+            new += 1
             seen.append((pid, handle, digest))
         else:
-            handle = row.handle
-            if row.seen_digest != digest or not row.in_source:
-                summary.changed += 1
+            handle = row[1]
+            if row[2] != digest or not row[3]:
+                changed += 1
                 seen.append((pid, handle, digest))
             else:
-                summary.unchanged += 1
+                unchanged += 1
         handles.append(handle)
-        key = keys.get(handle)
+        key = get_key(handle)
         if key is None:
             continue
-        summary.enrolled += 1
-        if (
-            row is None
-            or row.server_state != "live"
-            or row.sent_digest != digest
-            or row.sent_key != key
-        ):
+        enrolled += 1
+        # row: 4 sent_digest, 5 sent_key, 7 server_state
+        if row is None or row[7] != "live" or row[4] != digest or row[5] != key:
             upload.append(i)
+    summary.new += new
+    summary.changed += changed
+    summary.unchanged += unchanged
+    summary.enrolled += enrolled
+    present = set(docs.patient_ids)
     gone_live = []
     gone_other = []
-    for pid, row in rows.items():
-        if row.in_source and pid not in present:
-            if row.server_state == "live":
-                gone_live.append(row)
+    for pid, r in rows.items():
+        if r[3] and pid not in present:
+            if r[7] == "live":
+                gone_live.append(PatientRow(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7]))
             else:
                 gone_other.append(pid)
     summary.gone = len(gone_live) + len(gone_other)
-    return _Plan(upload, rows, keys, handles, gone_live, gone_other, seen)
+    return _Plan(upload, keys, handles, gone_live, gone_other, seen)
+
+
+class _NotSent(Exception):
+    """A batch left in the outbox because an earlier batch of the run could not be sent."""
 
 
 class _Uploader:
-    """Groups sealed items into batches, writes each to the outbox, sends it, commits it."""
+    """Groups sealed items into batches, writes each to the outbox, sends it, commits it.
+
+    A batch is written to the outbox (file, then row) in this thread before it is handed to the
+    sending thread; at most :data:`UPLOADS_IN_FLIGHT` batches are with the server at once, so
+    the server ingests one batch while this process builds and seals the next. Only this thread
+    touches the local state: it waits for each answer, then commits the acknowledgement.
+    """
 
     def __init__(self, ctx: AgentContext, api: ServerApi, outbox: Outbox, summary: Summary) -> None:
         self.ctx = ctx
@@ -187,6 +213,9 @@ class _Uploader:
         self.tombstones: list[bytes] = []
         self.size = 0
         self.stale: list[str] = []
+        self._sender: ThreadPoolExecutor | None = None
+        self._inflight: deque[tuple[str, list[OutboxItem], Future[dict[str, Any]]]] = deque()
+        self._failed = threading.Event()
 
     def add_block(self, job: SealJob, envelope: bytes) -> None:
         self.items.append(
@@ -205,26 +234,72 @@ class _Uploader:
             self.flush()
 
     def flush(self) -> None:
+        """Write the pending items as one batch to the outbox and hand it to the sender."""
         if not self.items:
             return
         batch_id = new_batch_id()
-        data = make_batch(
-            pharmacy_key=self.ctx.key,
-            batch_id=batch_id,
-            blocks=self.blocks,
-            tombstones=self.tombstones,
-            created_at=dt.datetime.now(dt.UTC),
-        )
+        with self.summary.timed("batch (make and sign)"):
+            data = make_batch(
+                pharmacy_key=self.ctx.key,
+                batch_id=batch_id,
+                blocks=self.blocks,
+                tombstones=self.tombstones,
+                created_at=dt.datetime.now(dt.UTC),
+            )
         items = [i for i in self.items if i.kind == "block"] + [
             i for i in self.items if i.kind == "tombstone"
         ]
         self.items, self.blocks, self.tombstones, self.size = [], [], [], 0
-        self.outbox.write(batch_id, data, items)
-        ack = self.outbox.send(self.api, batch_id, data, items)
+        while len(self._inflight) >= UPLOADS_IN_FLIGHT:
+            self._settle()
+        with self.summary.timed("outbox write"):
+            self.outbox.write(batch_id, data, items)
+        if self._sender is None:
+            self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rxvault-upload")
+        future = self._sender.submit(self._send, batch_id, data)
+        self._inflight.append((batch_id, items, future))
+
+    def _send(self, batch_id: str, data: bytes) -> dict[str, Any]:
+        """In the sending thread: PUT the batch, unless an earlier one failed (then the batch
+        waits in the outbox for the next run, and this run stops without trying it)."""
+        if self._failed.is_set():
+            raise _NotSent(batch_id)
+        try:
+            return self.api.put_batch(batch_id, data)
+        except BaseException:
+            self._failed.set()
+            raise
+
+    def _settle(self) -> None:
+        """Wait for the oldest batch's answer and commit it (what ``Outbox.send`` does)."""
+        batch_id, items, future = self._inflight.popleft()
+        with self.summary.timed("upload (waiting for the server)"):
+            try:
+                result = future.result()
+            except Exception as exc:
+                self.outbox.note_failure(batch_id, str(exc))
+                raise
+        crash_point("sent")
+        with self.summary.timed("acknowledge (local commit)"):
+            ack = self.outbox.acknowledge(batch_id, items, result)
+        crash_point("committed")
         self.summary.batches += 1
         self.summary.uploaded += ack.applied
         self.summary.deleted += ack.deleted
         self.stale.extend(ack.stale or [])
+
+    def drain(self) -> None:
+        """Flush the pending items and wait until every batch sent is acknowledged."""
+        self.flush()
+        while self._inflight:
+            self._settle()
+
+    def close(self) -> None:
+        """Stop the sender (after an error: what was not acknowledged stays in the outbox)."""
+        if self._sender is not None:
+            self._sender.shutdown(wait=True, cancel_futures=True)
+            self._sender = None
+        self._inflight.clear()
 
 
 def _jobs(
@@ -232,10 +307,12 @@ def _jobs(
     indices: list[int],
     plan: _Plan,
     state: State,
+    summary: Summary,
 ) -> Iterator[list[SealJob]]:
     digests = docs.digests.view(np.int64)
     for start in range(0, len(indices), BUILD_CHUNK):
         part = indices[start : start + BUILD_CHUNK]
+        started = time.perf_counter()
         ids = [docs.patient_ids[i] for i in part]
         marks = ",".join("?" * len(ids))
         query = f"SELECT patient_id, version FROM patients WHERE patient_id IN ({marks})"  # noqa: S608 - placeholders only
@@ -254,6 +331,7 @@ def _jobs(
                     document=document,
                 )
             )
+        summary.add("build documents", time.perf_counter() - started)
         yield chunk
 
 
@@ -307,31 +385,37 @@ def _run(
     mapping = ctx.mapping()
     api = ctx.api()
     outbox = Outbox(config.outbox_dir, state)
+    uploader = _Uploader(ctx, api, outbox, summary)
     try:
         if not options.dry_run:
-            _drain(ctx, api, outbox, summary)
+            with summary.timed("outbox resend"):
+                _drain(ctx, api, outbox, summary)
         reporter.info(f"reading {config.source_dir}")
-        source = read_source(
-            mapping,
-            config.source_dir,
-            attempts=config.sync.read_attempts,
-            wait=config.sync.read_wait,
-        )
-        docs = prepare(mapping, source, config.pharmacy_name)
+        with summary.timed("read"):
+            source = read_source(
+                mapping,
+                config.source_dir,
+                attempts=config.sync.read_attempts,
+                wait=config.sync.read_wait,
+            )
+        with summary.timed("documents and digests"):
+            docs = prepare(mapping, source, config.pharmacy_name)
         summary.patients_read = len(docs)
         crash_point("read")
         _check_source(state, source, options)
-        refresh = fetch_keys(api, state)
-        summary.keys_verified = len(refresh.verified)
-        summary.keys_refused = len(refresh.refused)
-        for seq, _, _, reason in refresh.refused:
-            summary.warnings.append(f"key directory entry {seq} refused: {reason}")
-        if not options.dry_run:
-            refresh.commit(state)
+        with summary.timed("keys (fetch, verify, store)"):
+            refresh = fetch_keys(api, state)
+            summary.keys_verified = len(refresh.verified)
+            summary.keys_refused = len(refresh.refused)
+            for seq, _, _, reason in refresh.refused:
+                summary.warnings.append(f"key directory entry {seq} refused: {reason}")
+            if not options.dry_run:
+                refresh.commit(state)
         crash_point("keys")
         # A dry run stores nothing: the keys it just verified are used from memory.
         pending = {h: k for h, (k, _, _) in refresh.verified.items()} if options.dry_run else {}
-        plan = _diff(ctx, docs, state, summary, pending)
+        with summary.timed("diff"):
+            plan = _diff(ctx, docs, state, summary, pending)
         _check_deletions(state, len(docs), summary.gone, options, valid=True)
         waiting = {pid for pid, _, _ in state.waiting_enrollments()}
         summary.waiting_for_enrollment = len(waiting)
@@ -340,9 +424,11 @@ def _run(
         if options.dry_run:
             summary.deleted = len(plan.gone_live)
             return
-        with state.transaction() as c:
-            state.ensure_patients(c, ((docs.patient_ids[i], plan.handles[i]) for i in plan.upload))
-        uploader = _Uploader(ctx, api, outbox, summary)
+        if plan.upload:
+            with summary.timed("diff"), state.transaction() as c:
+                state.ensure_patients(
+                    c, ((docs.patient_ids[i], plan.handles[i]) for i in plan.upload)
+                )
         as_of = dt.datetime.now(dt.UTC).replace(microsecond=0)
         todo = plan.upload
         for _round in range(MAX_ROUNDS):
@@ -351,17 +437,18 @@ def _run(
             uploader.stale = []
             with reporter.progress("sealing and uploading", len(todo)) as update:
                 for sealed in seal_stream(
-                    _jobs(docs, todo, plan, state),
+                    _jobs(docs, todo, plan, state, summary),
                     key=ctx.key,
                     as_of=as_of,
                     total=len(todo),
                     workers=workers_for(config.sync.workers),
+                    summary=summary,
                 ):
                     crash_point("sealed")
                     for job, envelope in sealed:
                         uploader.add_block(job, envelope)
                     update(len(sealed))
-                uploader.flush()
+                uploader.drain()
             index = {pid: i for i, pid in enumerate(docs.patient_ids)} if uploader.stale else {}
             todo = [index[p] for p in uploader.stale]
         if todo:
@@ -376,17 +463,16 @@ def _run(
                     pharmacy_key=ctx.key, handle=row.handle, version=version, deleted_at=now
                 )
                 uploader.add_tombstone(row, version, data)
-            uploader.flush()
+            uploader.drain()
         summary.bytes_sent = api.bytes_sent
-        with state.transaction() as c:
+        with summary.timed("final commit"), state.transaction() as c:
             state.record_seen(c, plan.seen, plan.gone_other)
             state.set(c, "source_fingerprint", source.fingerprint)
             state.set(c, "source_last_updates", json.dumps(source.last_updates))
             state.set(c, "last_patient_count", str(len(docs)))
             state.set(c, "last_sync_at", now_text())
         crash_point("seen")
-    except SourceError:
-        raise
     finally:
+        uploader.close()
         summary.bytes_sent = api.bytes_sent
         api.close()
