@@ -145,13 +145,14 @@ def test_up_then_the_patient_reads_the_records_then_rerun_and_reset(
         assert state(demo) == s
 
         # --reset starts over: a new pharmacy key, a new password; the old account is gone.
-        reset = up(demo, "--reset", *extra)
+        reset = up(demo, "--reset")  # on the same database
         assert "Setting up the demo" in reset.output
         assert "removed the demo's files" in reset.output
         if url:
             assert "dropped the demo's tables" in reset.output
         fresh = state(demo)
         assert fresh["password"] != s["password"]
+        assert fresh["database_url"] == s["database_url"]
         assert count(demo, Enrollment) == 4
         assert count(demo, Account) == 1
         assert count(demo, Record) == 1

@@ -659,6 +659,9 @@ def set_up(options: UpOptions, echo: Echo) -> DemoState:
     if database_url is not None:
         database_url = check_database_url(database_url)
     if options.reset:
+        if database_url is None and paths.state.exists():
+            # Start over on the same database (give --database-url to change it).
+            database_url = DemoState.load(paths.state).database_url
         reset_demo(paths, database_url, echo)
     try:
         paths.root.mkdir(parents=True, exist_ok=True)

@@ -67,7 +67,12 @@ def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
     help="Size of the generated pharmacy (first run).",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generator.")
-@click.option("--reset", is_flag=True, help="Start over: remove the demo's files and tables.")
+@click.option(
+    "--reset",
+    is_flag=True,
+    help="Start over: remove the demo's files and its tables (on the same database unless "
+    "--database-url is given).",
+)
 @click.option("--no-serve", is_flag=True, help="Set up and sync, then exit without serving.")
 def up_command(  # noqa: PLR0917 (click passes every option)
     directory: Path = DEFAULT_DIR,
