@@ -110,8 +110,22 @@ def test_no_secret_leaves_the_browser(
         "unlock key (hex)": keys.unlock_key.hex(),
         "unlock key (base64url)": b64(keys.unlock_key),
     }
+    # The enrollment code (read from the URL fragment, which is never sent) and what only it
+    # yields: the code in every written form, its secret bytes, the binding and pin keys.
+    enrollment = fmt.derive_enrollment(code)
+    for form in {code.compact, code.text, code.compact.lower(), code.text.lower()}:
+        forbidden[f"enrollment code {form}"] = form
+    for name, value in (
+        ("code secret", code.secret),
+        ("binding key", enrollment.binding_key),
+        ("pin key", enrollment.pin_key),
+    ):
+        forbidden[f"{name} (hex)"] = value.hex()
+        forbidden[f"{name} (base64url)"] = b64(value)
+        forbidden[f"{name} (base64)"] = base64.b64encode(value).decode()
     texts = [request_text(r) for r in sent]
     assert any("/api/v1/login" in t for t in texts)
+    assert any(enrollment.lookup_id in t for t in texts)  # what is sent in the code's place
     for what, value in forbidden.items():
         leaks = [t.split("\n", 1)[0] for t in texts if value in t]
         assert leaks == [], f"the {what} was sent in {leaks}"

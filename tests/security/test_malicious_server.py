@@ -333,3 +333,23 @@ def test_withholding_is_visible_only_through_the_signed_time(server, pharmacy, t
     finally:
         cli._client = original  # type: ignore[assignment]
     assert len(made) == 4
+
+
+def test_plain_http_is_refused_except_on_this_computer() -> None:
+    """A network attacker (threat model §6.4): the client will not talk to a server over plain
+    HTTP, where the auth key and the session would travel in clear; loopback is allowed."""
+    for url in ("http://portal.example", "http://192.0.2.1:8000", "ftp://portal.example"):
+        with pytest.raises(ValueError, match="must start with https://"):
+            PatientClient(url)
+    for url in ("https://portal.example", "http://127.0.0.1:8000", "http://localhost"):
+        PatientClient(url).close()
+    from rxvault.cli import main
+
+    result = CliRunner().invoke(
+        main,
+        ["patient", "fetch", "--server", "http://portal.example", "--username", "someone"],
+        env={"RXVAULT_PASSWORD": "a-password-123"},
+    )
+    assert result.exit_code != 0
+    assert "must start with https://" in result.output
+    assert "Traceback" not in result.output
