@@ -14,7 +14,7 @@ The rule, checked here:
 - The README's two commands are ``make demo`` and ``make test``; ``make test`` is what .ci/run
   runs, and the Makefile's ``demo`` target ends by running ``rxvault demo``.
 - Relative links in README.md, SECURITY.md, CHANGELOG.md and docs/**/*.md point at files that
-  exist, and ``#anchors`` at headings that exist.
+  exist, and ``#anchors`` at headings that exist; no code block is left open.
 
 Each rule is a function below, also run on a bad example to show that it can fail.
 """
@@ -268,10 +268,17 @@ def test_readme_first_screen() -> None:
         assert f"]({target})" in readme, target
 
 
+def unbalanced_fences(text: str) -> bool:
+    """A code block left open swallows the rest of the page."""
+    return sum(1 for line in text.splitlines() if line.lstrip().startswith("```")) % 2 == 1
+
+
 @pytest.mark.parametrize("path", _markdown_files(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_relative_links_resolve(path: Path) -> None:
     assert path.exists()
-    assert broken_links(path, path.read_text(encoding="utf-8")) == []
+    text = path.read_text(encoding="utf-8")
+    assert not unbalanced_fences(text)
+    assert broken_links(path, text) == []
 
 
 # --- each rule can fail --------------------------------------------------------------------
@@ -314,6 +321,9 @@ def test_the_rules_catch_mistakes(tmp_path: Path) -> None:
         "make web",
         "$(BIN)/rxvault demo tables",
     ]
+
+    assert unbalanced_fences("# x\n```sh\nmake demo\n```\n\n   ```toml\nformat = 1\n")
+    assert not unbalanced_fences("# x\n```sh\nmake demo\n```\n")
 
     doc = tmp_path / "doc.md"
     (tmp_path / "other.md").write_text("# Other page\n\n## Step `two`\n", encoding="utf-8")
