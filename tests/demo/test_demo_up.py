@@ -370,3 +370,15 @@ def test_demo_without_a_subcommand_is_demo_up(
     help_text = CliRunner().invoke(main, ["demo", "--help"]).output
     for command in ("up", "next-day", "tables"):
         assert f"  {command} " in help_text
+
+
+def test_tables_reads_the_demo_but_will_not_regenerate_its_pharmacy(tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    args = ["demo", "tables", "--dir", str(demo), "--samples", "0", "--patients", "8"]
+    shown = CliRunner().invoke(main, args)
+    assert shown.exit_code == 0, shown.output
+    assert "Generated the demo pharmacy" in shown.output
+    (demo / "demo.json").write_text("{}", encoding="utf-8")  # as `demo up` leaves it
+    refused = CliRunner().invoke(main, ["demo", "tables", "--dir", str(demo), "--reset"])
+    assert refused.exit_code == 2
+    assert "rxvault demo up --reset" in refused.output

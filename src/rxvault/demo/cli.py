@@ -260,6 +260,12 @@ def tables_command(  # noqa: PLR0917 (click passes every option)
     from rxvault.demo._report import describe_pharmacy
     from rxvault.demo._schema import DBC_NAME
 
+    if reset and (directory / "demo.json").exists():
+        raise UserError(
+            f"{directory / 'pharmacy'} belongs to the demo set up in {directory}: generating it "
+            "again under the agent would make its next sync refuse an older pharmacy",
+            hint="start the whole demo over with `rxvault demo up --reset`",
+        )
     directory = directory / "pharmacy"
     dbc = directory / DBC_NAME
     if reset or not dbc.exists():
