@@ -141,6 +141,7 @@ def load_settings(
     def take(key: str, kind: type, default: Any) -> Any:
         env_key = _ENV_PREFIX + key.upper()
         if env_key in env:
+            server.pop(key, None)  # the environment wins over the file
             value: Any = env[env_key]
             source = env_key
             if kind is bool:
