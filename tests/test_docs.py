@@ -240,6 +240,41 @@ def test_every_setting_is_documented() -> None:
     assert undocumented_settings(settings_names(), operations) == []
 
 
+def test_environment_overrides_the_settings_file_as_documented(tmp_path: Path) -> None:
+    """The guide: each key of the file "can be overridden by an environment variable".
+
+    Regression: a key present in both (``server init`` writes ``database_url``) was refused as
+    "unknown setting", so ``RXVAULT_DATABASE_URL`` could not keep a password out of the file.
+    """
+    from rxvault.server._settings import load_settings, new_pepper_text
+
+    operations = (DOCS / "operations.md").read_text(encoding="utf-8")
+    assert "`RXVAULT_DATABASE_URL`" in operations
+    pepper = tmp_path / "pepper.key"
+    pepper.write_text(new_pepper_text() + "\n", encoding="ascii")
+    pepper.chmod(0o600)
+    config = tmp_path / "rxvault-server.toml"
+    config.write_text(
+        '[server]\ndatabase_url = "sqlite:///rxvault.db"\npepper_file = "pepper.key"\n'
+        "frame_ancestors = \"'none'\"\nhsts_max_age = 10\ndemo = false\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(
+        config,
+        environ={
+            "RXVAULT_DATABASE_URL": "postgresql+psycopg://rxvault:secret@db/rxvault",
+            "RXVAULT_FRAME_ANCESTORS": "https://www.example-pharmacy.com",
+            "RXVAULT_HSTS_MAX_AGE": "20",
+            "RXVAULT_DEMO": "true",
+        },
+    )
+    assert settings.database_url == "postgresql+psycopg://rxvault:secret@db/rxvault"
+    assert settings.frame_ancestors == "https://www.example-pharmacy.com"
+    assert settings.hsts_max_age == 20
+    assert settings.demo is True
+    assert load_settings(config, environ={}).hsts_max_age == 10
+
+
 def test_readme_commands_are_what_ci_and_the_demo_run() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert readme_commands(readme) == ["make demo", "make test"]
