@@ -20,7 +20,9 @@ first sync).
 Short form (``make test``): one kill per kind of step, a double kill, 3 random moments.
 Long form (``make soak``, ``-m long``): every occurrence of every named step on both days (N = 1,
 2, ... until the run completes without reaching it), then ``RXVAULT_SOAK_AGENT_KILLS`` random
-moments (default 200, about 3 s each on 2 cores; ``RXVAULT_SOAK_AGENT_SEED`` picks the draw).
+moments (default 200; ``RXVAULT_SOAK_AGENT_SEED`` picks the draw), in chains of up to
+``RXVAULT_SOAK_AGENT_KILL_CHAIN`` kills (default 4: a killed run, its killed rerun, ...) before
+the undisturbed rerun and the checks.
 """
 
 from __future__ import annotations
@@ -137,6 +139,7 @@ def _copy(source: Path, tmp: Path) -> Path:
 
 
 Kill = Callable[[Path], str]
+KILLS: collections.Counter[str] = collections.Counter()
 
 
 def converge(world: World, tmp: Path, day: int, kill: Kill) -> str:
@@ -174,10 +177,13 @@ def named(step: str, *, must_reach: bool = True) -> Kill:
     return kill
 
 
-def at_random(world: World, rng: random.Random, slug_of: Callable[[], str] | None = None) -> Kill:
+def at_random(world: World, rng: random.Random, rounds: int | None = None) -> Kill:
+    """Kill runs at random moments: one run (sometimes its rerun too), or ``rounds`` runs in a
+    row (each run resumes what the killed one left), stopping when a run finishes."""
+
     def kill(home: Path) -> str:
         outcome = "finished"
-        for _round in range(2 if rng.random() < 0.25 else 1):
+        for _round in range(rounds or (2 if rng.random() < 0.25 else 1)):
             proc = subprocess.Popen(
                 agent_command(home),
                 env=agent_env(),
@@ -195,6 +201,7 @@ def at_random(world: World, rng: random.Random, slug_of: Callable[[], str] | Non
                 proc.kill()  # SIGKILL
                 proc.wait()
                 outcome = "killed"
+                KILLS["random"] += 1
             else:
                 break
         return outcome
@@ -280,15 +287,21 @@ def test_long_every_occurrence_of_every_step(world: World, tmp_path: Path) -> No
 @pytest.mark.long
 def test_long_random_moments(world: World, tmp_path: Path) -> None:
     total = int(os.environ.get("RXVAULT_SOAK_AGENT_KILLS", "200"))
+    chain = int(os.environ.get("RXVAULT_SOAK_AGENT_KILL_CHAIN", "4"))
     seed = os.environ.get("RXVAULT_SOAK_AGENT_SEED") or secrets.token_hex(4)
     rng = random.Random(seed)
     outcomes: collections.Counter[str] = collections.Counter()
     started = time.monotonic()
-    for i in range(total):
-        outcomes[converge(world, tmp_path / f"r{i}", 1 + i % 2, at_random(world, rng))] += 1
+    KILLS.clear()
+    i = 0
+    while KILLS["random"] < total:
+        outcome = converge(world, tmp_path / f"r{i}", 1 + i % 2, at_random(world, rng, chain))
+        outcomes[outcome] += 1
+        i += 1
+        shutil.rmtree(tmp_path / f"r{i - 1}", ignore_errors=True)
     elapsed = time.monotonic() - started
     print(
-        f"random kills (seed {seed}): {total} runs, {dict(outcomes)}, run {world.run_seconds:.2f} s"
-        f" (work {world.work_seconds:.2f} s), {elapsed:.0f} s"
+        f"random kills (seed {seed}): {KILLS['random']} kills in {i} cases, each converged; "
+        f"where the last kill of a case left things: {dict(outcomes)}; undisturbed run "
+        f"{world.run_seconds:.2f} s (work {world.work_seconds:.2f} s); {elapsed:.0f} s"
     )
-    assert sum(n for o, n in outcomes.items() if o != "finished") >= total // 2
