@@ -176,7 +176,9 @@ def anchors(markdown: str) -> set[str]:
     return result
 
 
-LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)|!\[[^\]]*\]\(([^)\s]+)\)")
+LINK = re.compile(
+    r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)|!\[[^\]]*\]\(([^)\s]+)\)|(?:src|href)=\"([^\"]+)\""
+)
 
 
 def broken_links(path: Path, text: str) -> list[str]:
@@ -184,7 +186,7 @@ def broken_links(path: Path, text: str) -> list[str]:
     without_code = re.sub(r"```.*?```", "", text, flags=re.S)
     without_code = re.sub(r"`[^`\n]*`", "", without_code)
     for match in LINK.finditer(without_code):
-        target = match.group(1) or match.group(2)
+        target = match.group(1) or match.group(2) or match.group(3)
         if re.match(r"[a-z]+:", target):
             continue  # https:, mailto:
         file_part, _, fragment = target.partition("#")
@@ -290,7 +292,7 @@ def test_readme_first_screen() -> None:
     assert "make demo" in first_screen
     assert "make test" in first_screen
     if (DOCS / "img/portal.png").exists():
-        assert "](docs/img/portal.png)" in readme
+        assert 'src="docs/img/portal.png"' in first_screen
     for target in (
         "docs/operations.md",
         "docs/architecture.md",
@@ -365,12 +367,14 @@ def test_the_rules_catch_mistakes(tmp_path: Path) -> None:
     text = (
         "# Title\n[a](other.md) [b](other.md#step-two) [c](#title) [d](https://x.org/missing)\n"
         "[e](missing.md) [f](other.md#nowhere) ![g](img/none.png) `[h](not-a-link.md)`\n"
+        '<a href="other.md"><img src="img/gone.png" width="9"></a>\n'
     )
     doc.write_text(text, encoding="utf-8")
     assert broken_links(doc, text) == [
         "doc.md: missing.md: no such file",
         "doc.md: other.md#nowhere: no such heading",
         "doc.md: img/none.png: no such file",
+        "doc.md: img/gone.png: no such file",
     ]
 
 
