@@ -410,3 +410,41 @@ def test_windows_wheel_rule_can_fail() -> None:
     assert not _fits_windows("numpy-2.4.6-cp312-cp312-manylinux_2_28_x86_64.whl", 12)
     assert _fits_windows("cryptography-50.0.2-cp311-abi3-win_amd64.whl", 12)
     assert _fits_windows("click-8.5.1-py3-none-any.whl", 12)
+
+
+def test_a_missing_extra_is_named_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-process: the stand-in for a command whose module cannot be imported, and a command
+    that imports a missing package only when it runs."""
+    from click.testing import CliRunner
+
+    from rxvault import cli
+
+    (tmp_path / "rxvault_fake_side.py").write_text(
+        "import click\n"
+        "import rxvault_no_such_package  # noqa: F401\n"
+        "fake = click.Command('fake')\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "rxvault_fake_late.py").write_text(
+        "import click\n"
+        "@click.command('late')\n"
+        "def late():\n"
+        "    import rxvault_no_such_package  # noqa: F401\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(cli._COMMANDS, "fake", ("rxvault_fake_side", "fake", "server"))
+    monkeypatch.setitem(cli._COMMANDS, "late", ("rxvault_fake_late", "late", "agent"))
+    monkeypatch.setattr(cli.main, "commands", dict(cli.main.commands))
+
+    runner = CliRunner()
+    listing = runner.invoke(cli.main, ["--help"])
+    assert "(not installed: needs rxvault[server])" in listing.output
+    for args, extra in ((["fake", "--help"], "server"), (["late"], "agent")):
+        result = runner.invoke(cli.main, args)
+        assert result.exit_code == 2, result.output
+        assert f'pip install "rxvault[{extra}]"' in result.output
+        assert "rxvault_no_such_package" in result.output
+        assert not isinstance(result.exception, ModuleNotFoundError)
