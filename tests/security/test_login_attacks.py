@@ -58,7 +58,7 @@ def victims(server, pharmacy, patient_client) -> dict[str, str]:
     return keys
 
 
-def test_brute_force_against_one_account(server, pharmacy, victims) -> None:
+def _brute_force_against_one_account(server, pharmacy, victims) -> None:
     right = victims["victim0"]
     start = server.clock.now()
     evaluated: list[dt.datetime] = []
@@ -119,7 +119,7 @@ def _stuff(server, victims, names: int, addresses: int, net: int = 16) -> dict[s
     return counts
 
 
-def test_credential_stuffing_across_many_names(server, victims, patient_client) -> None:
+def _credential_stuffing_across_many_names(server, victims) -> None:
     # From one address: after 30 failures within 15 minutes, every name waits, even right ones.
     counts = _stuff(server, victims, names=60, addresses=1)  # one a second
     # 30 free, then each wait twice the last: a handful more within the minute.
@@ -152,6 +152,13 @@ def test_credential_stuffing_across_many_names(server, victims, patient_client) 
         pass
     server.clock.advance(seconds=int(r.headers["retry-after"]))
     assert _login(server, "172.16.0.0", "victim1", victims["victim1"]).status_code == 200
+
+
+def test_brute_force_then_credential_stuffing(server, pharmacy, victims) -> None:
+    """One set of victims per database (each costs an Argon2id): the brute force locks
+    victim0 and the pharmacy unlocks it; then the stuffing runs over all three."""
+    _brute_force_against_one_account(server, pharmacy, victims)
+    _credential_stuffing_across_many_names(server, victims)
 
 
 @pytest.mark.long

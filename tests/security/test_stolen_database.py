@@ -143,6 +143,24 @@ def dump(database_url: str) -> tuple[bytes, bytes, dict[str, int]]:
 
 
 def test_a_stolen_database_and_logs_hold_nothing(database_url: str, tmp_path: Path) -> None:
+    _stolen(database_url, tmp_path, patients=PATIENTS, demo_size=30, days=1)
+
+
+@pytest.mark.long
+def test_a_stolen_database_and_logs_hold_nothing_long(database_url: str, tmp_path: Path) -> None:
+    """``RXVAULT_STOLEN_PATIENTS`` registered (default 10) of a demo pharmacy of
+    ``RXVAULT_STOLEN_DEMO`` patients (default 300), over ``RXVAULT_STOLEN_DAYS`` days
+    (default 5)."""
+    _stolen(
+        database_url,
+        tmp_path,
+        patients=int(os.environ.get("RXVAULT_STOLEN_PATIENTS", "10")),
+        demo_size=int(os.environ.get("RXVAULT_STOLEN_DEMO", "300")),
+        days=int(os.environ.get("RXVAULT_STOLEN_DAYS", "5")),
+    )
+
+
+def _stolen(database_url: str, tmp_path: Path, *, patients: int, demo_size: int, days: int) -> None:
     pepper = os.urandom(32)
     settings = Settings(database_url=database_url, pepper=pepper)
     admin_app = create_app(settings)
@@ -154,7 +172,7 @@ def test_a_stolen_database_and_logs_hold_nothing(database_url: str, tmp_path: Pa
     admin_app.app.state.engine.dispose()  # type: ignore[attr-defined]
 
     source = tmp_path / "pharmacy"
-    generate(source, patients=30, seed=23)
+    generate(source, patients=demo_size, seed=23)
     logs = tmp_path / "logs"
     logs.mkdir()
     secrets: dict[str, bytes] = {"pepper": pepper, "api token": token.encode()}
@@ -172,7 +190,7 @@ def test_a_stolen_database_and_logs_hold_nothing(database_url: str, tmp_path: Pa
         secrets["handle secret"] = agent.handle_secret
         summary = run_sync(agent, SyncOptions(), QUIET)
         assert summary.exit_code == 0, summary.warnings
-        ids = summary_ids(agent)[:PATIENTS]
+        ids = summary_ids(agent)[:patients]
         made = enroll(agent, ids, days=30)
         clients: list[tuple[PatientClient, str, str]] = []
         for i, e in enumerate(made):
@@ -188,14 +206,17 @@ def test_a_stolen_database_and_logs_hold_nothing(database_url: str, tmp_path: Pa
             client = PatientClient(url)
             client.register(e.code_text, f"demo.patient{i}", password)
             clients.append((client, f"demo.patient{i}", password))
-        assert run_sync(agent, SyncOptions(), QUIET).uploaded == PATIENTS
+        assert run_sync(agent, SyncOptions(), QUIET).uploaded == patients
         for client, name, password in clients:
             client.login(name, password)
             assert client.fetch().state == "live"
-        next_day(source, seed=5)
-        assert run_sync(agent, SyncOptions(), QUIET).exit_code == 0
-        for client, _, _ in clients:
-            assert client.fetch().state == "live"
+        for day in range(days):
+            next_day(source, seed=5 + day)
+            assert run_sync(agent, SyncOptions(), QUIET).exit_code == 0
+            for client, name, password in clients:
+                if client.http.get("/api/v1/me").status_code != 200:
+                    client.login(name, password)  # (a long run outlives the idle timeout)
+                assert client.fetch().state == "live"
         # A password change, a failed login, a logout.
         first, first_name, first_password = clients[0]
         new_password = "Another-Unique-Passphrase-" + os.urandom(4).hex()
@@ -216,7 +237,7 @@ def test_a_stolen_database_and_logs_hold_nothing(database_url: str, tmp_path: Pa
             session = _session_value(client)
             if session:
                 secrets[f"session token {i}"] = session.encode()
-        for i, (client, _, _) in enumerate(clients[:PATIENTS]):
+        for i, (client, _, _) in enumerate(clients[:patients]):
             if client.unlocked is None:
                 continue
             bundle = client.http.get("/api/v1/me/key-bundle").json()
@@ -235,8 +256,8 @@ def test_a_stolen_database_and_logs_hold_nothing(database_url: str, tmp_path: Pa
     # it can find something).
     assert b"demo.patient0" in text
     assert b"demo pharmacy" in text.lower()
-    assert counts["accounts"] == PATIENTS
-    assert counts["records"] >= PATIENTS
+    assert counts["accounts"] == patients
+    assert counts["records"] >= patients
     assert counts["audit_log"] > 20
     assert counts["sessions"] >= 1
     assert b"/api/v1/login" in log_text, log_text[-2000:]
