@@ -121,7 +121,11 @@ def test_patient_command_line_against_a_running_server(two_servers, tmp_path) ->
     pharmacy = PharmacySide(local, slug="command-line")
     pharmacy.register_key()
     code = pharmacy.enroll("P7", days=30)
-    env = {"RXVAULT_PASSWORD": PASSWORD, "RXVAULT_SERVER": url_a}
+    env = {
+        "RXVAULT_PASSWORD": PASSWORD,
+        "RXVAULT_SERVER": url_a,
+        "RXVAULT_PATIENT_STATE": str(tmp_path / "patient-versions.json"),
+    }
     runner = CliRunner()
     result = runner.invoke(
         main, ["patient", "register", "--username", "June", "--code", code], env=env
