@@ -286,6 +286,11 @@ def _stolen(database_url: str, tmp_path: Path, *, patients: int, demo_size: int,
                 if form in text or form in binary or form in log_text:
                     found.append(f"{value} ({form!r})")
     assert not found, f"source values in the stolen database or logs: {found[:20]}"
+    print(
+        f"searched {len(final_source)} source values and {len(secrets)} secrets in "
+        f"{sum(counts.values())} rows of {len(counts)} tables ({len(text) + len(binary)} bytes) "
+        f"and {len(log_text)} bytes of logs"
+    )
     for name, secret in secrets.items():
         for form in forms(secret):
             assert form not in text, f"{name} in a text column"
