@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
@@ -106,25 +107,29 @@ class SyncMachine(RuleBasedStateMachine):
     def _live(self, table: str) -> list[dict[str, Any]]:
         return _rows(self.source / f"{table}.dbf")
 
-    @rule(data=st.data())
-    def add_patient(self, data: st.DataObject) -> None:
-        template = dict(data.draw(st.sampled_from(self._live("patient"))))
+    # Each rule picks with an integer (modulo the choices), so that the scenario below can
+    # call the same steps directly.
+
+    @rule(k=st.integers(0, 10**6))
+    def add_patient(self, k: int) -> None:
+        patients = self._live("patient")
+        template = dict(patients[k % len(patients)])
         template.pop("_recno")
         template.update(patient_id=self.next_id, active=True, last_name=f"NEW{self.next_id}")
         self.next_id += 1
         with self._edit("patient") as ed:
             ed.append([template])
 
-    @rule(data=st.data(), quantity=st.integers(1, 400))
-    def edit_fill(self, data: st.DataObject, quantity: int) -> None:
-        fill = data.draw(st.sampled_from(self._live("rxfill")))
+    @rule(k=st.integers(0, 10**6), quantity=st.integers(1, 400))
+    def edit_fill(self, k: int, quantity: int) -> None:
+        fills = self._live("rxfill")
         with self._edit("rxfill") as ed:
-            ed.update(fill["_recno"], {"quantity": quantity, "status": "W"})
+            ed.update(fills[k % len(fills)]["_recno"], {"quantity": quantity, "status": "W"})
 
-    @rule(data=st.data(), letters=st.text("ABCDEFGH", min_size=4, max_size=4))
-    def memo_in_place(self, data: st.DataObject, letters: str) -> None:
+    @rule(k=st.integers(0, 10**6), letters=st.text("ABCDEFGH", min_size=4, max_size=4))
+    def memo_in_place(self, k: int, letters: str) -> None:
         fills = [f for f in self._live("rxfill") if f.get("sig") and len(f["sig"]) >= 4]
-        fill = data.draw(st.sampled_from(fills))
+        fill = fills[k % len(fills)]
         with self._edit("rxfill") as ed:
             before = ed.memo_pointer(fill["_recno"], "sig")
             row = ed.read_raw(fill["_recno"])
@@ -132,16 +137,17 @@ class SyncMachine(RuleBasedStateMachine):
             assert ed.memo_pointer(fill["_recno"], "sig") == before  # rewritten in place
             assert ed.read_raw(fill["_recno"]) == row  # the row bytes did not change
 
-    @rule(data=st.data())
-    def delete_fill(self, data: st.DataObject) -> None:
-        fill = data.draw(st.sampled_from(self._live("rxfill")))
+    @rule(k=st.integers(0, 10**6))
+    def delete_fill(self, k: int) -> None:
+        fills = self._live("rxfill")
         with self._edit("rxfill") as ed:
-            ed.delete(fill["_recno"])
+            ed.delete(fills[k % len(fills)]["_recno"])
 
     @precondition(lambda self: self.gone_since_sync < 2)
-    @rule(data=st.data())
-    def delete_patient(self, data: st.DataObject) -> None:
-        patient = data.draw(st.sampled_from(self._live("patient")))
+    @rule(k=st.integers(0, 10**6))
+    def delete_patient(self, k: int) -> None:
+        patients = self._live("patient")
+        patient = patients[k % len(patients)]
         with self._edit("patient") as ed:
             ed.delete(patient["_recno"])
         if patient.get("active"):
@@ -156,16 +162,17 @@ class SyncMachine(RuleBasedStateMachine):
     def reorder(self, table: str, seed: int) -> None:
         _reorder(self.source / f"{table}.dbf", seed)
 
-    @rule(data=st.data())
-    def re_enroll(self, data: st.DataObject) -> None:
+    @rule(k=st.integers(0, 10**6))
+    def re_enroll(self, k: int) -> None:
         present = set(documents(self.source).patient_ids)
         choices = sorted(self.enrolled & present)
         if not choices:
             return
-        pid = data.draw(st.sampled_from(choices))
+        pid = choices[k % len(choices)]
         ctx = self.case.agent.context()
         (e,) = enroll(ctx, [pid], days=30)
         self.case.keys[ctx.handle(pid)] = self.server.harness.register_fast(e.code_text)
+        COUNTS["re-enrollments"] += 1
 
     # --- syncs ---------------------------------------------------------------------------
 
@@ -234,6 +241,45 @@ SHORT = settings(
     suppress_health_check=list(HealthCheck),
     derandomize=True,
 )
+
+
+def test_model_scenario() -> None:
+    """Every kind of step at least once, in an order that matters (a memo rewritten in place
+    and a re-enrollment, each followed by a sync; an interrupted sync; PACK and reorder that
+    must upload nothing new)."""
+    m = SyncMachine()
+    try:
+        m.sync()
+        m.memo_in_place(3, "HGFE")
+        m.re_enroll(1)
+        m.sync()
+        m.add_patient(5)
+        m.edit_fill(7, 321)
+        m.delete_fill(11)
+        m.delete_patient(2)
+        m.interrupted_sync("sent", 1)
+        m.sync()
+        m.pack("rxfill")
+        m.reorder("patient", 4)
+        m.pack("patient")
+        before = len(_batches(m))
+        m.sync()
+        assert len(_batches(m)) == before  # PACK and reorder upload nothing
+    finally:
+        m.teardown()
+
+
+def _batches(m: SyncMachine) -> list[object]:
+    from rxvault.server._models import Batch, Pharmacy
+
+    with m.server.harness.session() as s:
+        return list(
+            s.execute(
+                sa.select(Batch.batch_id)
+                .join(Pharmacy, Pharmacy.id == Batch.pharmacy_id)
+                .where(Pharmacy.slug == m.case.slug)
+            ).scalars()
+        )
 
 
 def test_model_based_sync() -> None:
