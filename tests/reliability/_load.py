@@ -149,8 +149,7 @@ class World:
             token=token,
         )
         self.agent = AgentContext.load(self.home)
-        self.ids = self._documents().patient_ids
-        self.used = 0
+        self.taken: set[str] = set()
         self.patients: list[Patient] = []
         self.http = httpx.Client(timeout=60, cookies=NoCookies())
         stack.callback(self.http.close)
@@ -160,11 +159,14 @@ class World:
         return prepare(mapping, read_source(mapping, self.source), "Main Street Pharmacy")
 
     def _take(self, count: int) -> list[str]:
-        if self.used + count > len(self.ids):
-            raise AssertionError(f"the demo pharmacy has only {len(self.ids)} patients")
-        taken = self.ids[self.used : self.used + count]
-        self.used += count
-        return list(taken)
+        """``count`` patients not enrolled yet, among those published now (a day of changes
+        removes some)."""
+        current = self._documents().patient_ids
+        fresh = [pid for pid in current if pid not in self.taken][:count]
+        if len(fresh) < count:
+            raise AssertionError(f"the demo pharmacy has only {len(current)} patients")
+        self.taken.update(fresh)
+        return fresh
 
     def register_patients(self, count: int) -> None:
         """Enroll ``count`` patients and register each through the patient API (alternating
@@ -334,6 +336,7 @@ class LoadResult:
             "login_p50_ms": round(self.pct(self.login_ms, 0.5), 1),
             "login_p99_ms": round(self.pct(self.login_ms, 0.99), 1),
             "errors": len(self.errors),
+            "error_samples": self.errors[:5],
             "blocks": self.blocks,
             "logins": self.logins,
             "client_cpu_ms_per_request": round(self.client_cpu_s * 1000 / max(self.requests, 1), 2),
