@@ -15,8 +15,8 @@ case:
   exactly the sound table;
 - lenient mode raises only a ``DbfError`` or reads with at least one anomaly (never a silently
   different table), and never a record fewer than the file holds when it reads;
-- memory, traced per case (tracemalloc for Python and numpy, a private Arrow pool for
-  Arrow), stays within 16 MiB + 64 x the input size.
+- memory, traced per case (tracemalloc for Python and numpy, and for
+  Arrow bytes allocated while the table is held), stays within 16 MiB + 64 x the input size.
 
 The sync side of the harness is ``test_dbf_hostile_sync.py``.
 
