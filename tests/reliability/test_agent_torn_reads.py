@@ -165,10 +165,11 @@ def test_a_record_written_before_its_count_is_read_again(tmp_path: Path) -> None
         deadline = time.monotonic() + 10
         while (source / "rxfill.dbf").stat().st_size == size and time.monotonic() < deadline:
             time.sleep(0.005)
-        # The header follows 50 ms later: well within the moment the reader gives a table that
-        # looks damaged to settle (its ``wait``) before it calls it damaged.
-        threading.Timer(0.05, release.set).start()
-        read = read_source(mapping, source, attempts=5, wait=1.0)
+        # The header follows 0.3 s later: longer than the reader waits for a table that looks
+        # damaged to settle (the long form found a busy machine doing that), so the first
+        # attempts see no change; only the last attempt may call the table damaged.
+        threading.Timer(0.3, release.set).start()
+        read = read_source(mapping, source, attempts=20, wait=0.05)
     finally:
         release.set()
         writer.join()
@@ -205,3 +206,16 @@ def test_tables_read_at_different_moments_are_not_mixed(
     assert 999 not in first.tables["prescriptions"].data.column("quantity").to_pylist()
     assert new_patients == new_fills, "a mix of two moments was accepted"
     assert new_fills
+
+
+def test_a_damaged_table_is_still_called_damaged(tmp_path: Path) -> None:
+    """A header that says one record fewer than the file holds, for good: after the attempts,
+    the error is the reader's (naming the file and record), not "changed while it was read"."""
+    source = make_source(tmp_path / "pharmacy", patients=30)
+    path = source / "rxfill.dbf"
+    raw = bytearray(path.read_bytes())
+    count = int.from_bytes(raw[4:8], "little")
+    raw[4:8] = (count - 1).to_bytes(4, "little")
+    path.write_bytes(raw)
+    with pytest.raises(_source.SourceError, match=r"rxfill\.dbf, record \d+: header says"):
+        read_source(_mapping(), source, attempts=3, wait=0.01)

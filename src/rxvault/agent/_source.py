@@ -110,10 +110,17 @@ def _damaged(exc: DbfError) -> SourceError:
     )
 
 
-def _read_once(mapping: Mapping, directory: Path, settle: float) -> dict[str, TableRead]:
+def _read_once(
+    mapping: Mapping, directory: Path, settle: float, last: bool
+) -> dict[str, TableRead]:
     """Read every table once. The stamps of *all* tables are taken before the first is read
     and compared after the last: tables read at different moments are not mixed (the pharmacy
-    may change one table, then another, while the agent reads)."""
+    may change one table, then another, while the agent reads).
+
+    A table that looks damaged may be one caught between two writes of the pharmacy software
+    (a record written, its count not yet): if it moves within ``settle`` seconds, or if this is
+    not the ``last`` attempt, the read counts as torn and is tried again; on the last attempt a
+    table that did not move is damaged."""
     paths: dict[str, Path] = {}
     for name, source in mapping.tables.items():
         path = directory / source.file
@@ -128,7 +135,7 @@ def _read_once(mapping: Mapping, directory: Path, settle: float) -> dict[str, Ta
     for name, stamp in before.items():
         if isinstance(stamp, DbfError):
             time.sleep(settle)
-            if isinstance(_stamp(paths[name], mapping.tables[name].codepage), DbfError):
+            if last and isinstance(_stamp(paths[name], mapping.tables[name].codepage), DbfError):
                 raise _damaged(stamp)
             raise _Torn(paths[name])
     tables: dict[str, TableRead] = {}
@@ -163,7 +170,7 @@ def _read_once(mapping: Mapping, directory: Path, settle: float) -> dict[str, Ta
             # moves after a moment, it was being written (torn: read again); if not, it is.
             time.sleep(settle)
             now = _stamp(path, source.codepage)
-            if isinstance(now, DbfError) or now != before[name]:
+            if not last or isinstance(now, DbfError) or now != before[name]:
                 raise _Torn(path) from None
             raise _damaged(exc) from None
         tables[name] = TableRead(
@@ -201,7 +208,9 @@ def read_source(
     last: _Torn | None = None
     for attempt in range(1, attempts + 1):
         try:
-            tables = _read_once(mapping, directory, settle=max(wait, 0.05))
+            tables = _read_once(
+                mapping, directory, settle=max(wait, 0.05), last=attempt == attempts
+            )
         except _Torn as torn:
             last = torn
             if attempt < attempts:
