@@ -69,16 +69,38 @@ class Case:
     memo: bytes | None  # None: no memo file at all
     memo_ext: str  # ".fpt" or ".dbt"
     codepage: str | None
+    dbc: bytes | None = None  # a database container written beside the table as db.dbc
+    dct: bytes | None = None  # ... and its memo file db.dct
 
 
-def pack(dbf: bytes, memo: bytes | None, *, memo_ext: str = ".fpt", codepage: int = 0) -> bytes:
+def _split(data: bytes) -> tuple[bytes, bytes]:
+    """A u32 LE length, that many bytes (clamped to what there is), the rest."""
+    if len(data) < 4:
+        return data, b""
+    n = min(struct.unpack_from("<I", data, 0)[0], len(data) - 4)
+    return data[4 : 4 + n], data[4 + n :]
+
+
+def pack(
+    dbf: bytes,
+    memo: bytes | None,
+    *,
+    memo_ext: str = ".fpt",
+    codepage: int = 0,
+    dbc: tuple[bytes, bytes] | None = None,
+) -> bytes:
     """A blob: MAGIC, an option byte, the DBF length (u32 LE), the DBF, then the memo file.
 
     Option byte: bit 0 = memo file is ``.dbt`` (else ``.fpt``); bit 1 = no memo file; bits
-    2..4 = index into ``CODEPAGE_OVERRIDES``.
+    2..4 = index into ``CODEPAGE_OVERRIDES``; bit 5 = a DBC follows: then the memo part is
+    the memo's length (u32 LE), the memo, the DBC's length, the DBC, and its ``.dct``.
     """
     opts = (1 if memo_ext == ".dbt" else 0) | (2 if memo is None else 0) | ((codepage & 7) << 2)
-    return MAGIC + bytes([opts]) + struct.pack("<I", len(dbf)) + dbf + (memo or b"")
+    rest = memo or b""
+    if dbc is not None:
+        opts |= 0x20
+        rest = struct.pack("<I", len(rest)) + rest + struct.pack("<I", len(dbc[0])) + b"".join(dbc)
+    return MAGIC + bytes([opts]) + struct.pack("<I", len(dbf)) + dbf + rest
 
 
 def unpack(blob: bytes) -> Case:
@@ -87,13 +109,18 @@ def unpack(blob: bytes) -> Case:
     if len(body) < 5:
         return Case(body, None, ".fpt", None)
     opts = body[0]
-    n = min(struct.unpack_from("<I", body, 1)[0], len(body) - 5)
-    dbf, memo = body[5 : 5 + n], body[5 + n :]
+    dbf, memo = _split(body[1:])
+    dbc = dct = None
+    if opts & 0x20:
+        memo, rest = _split(memo)
+        dbc, dct = _split(rest)
     return Case(
         dbf,
         None if opts & 2 else memo,
         ".dbt" if opts & 1 else ".fpt",
         CODEPAGE_OVERRIDES[(opts >> 2) & 7],
+        dbc,
+        dct,
     )
 
 
@@ -114,6 +141,9 @@ def run_one(blob: bytes, workdir: Path) -> dict[str, Any]:
     table_path.write_bytes(case.dbf)
     if case.memo is not None:
         (workdir / ("t" + case.memo_ext)).write_bytes(case.memo)
+    if case.dbc is not None:
+        (workdir / "db.dbc").write_bytes(case.dbc)
+        (workdir / "db.dct").write_bytes(case.dct or b"")
     limit = AMPLIFICATION * len(blob) + SLACK
     outcome: dict[str, Any] = {}
     variants: list[tuple[str, dict[str, Any]]] = [
@@ -268,8 +298,28 @@ def seed_blobs() -> dict[str, bytes]:
         write_table(
             p, [FieldSpec("long_field_name", "C", 5)], [{"long_field_name": "v"}], dbc=d / "db.dbc"
         )
-        write_dbc(d / "db.dbc", {"bound": (p, ["long_field_name"])})
+        write_dbc(d / "db.dbc", {"t": (p, ["long_field_name"])})
         seeds["vfp-dbc-bound"] = pack(p.read_bytes(), None)
+        seeds["vfp-dbc-bound-with-dbc"] = pack(
+            p.read_bytes(), None, dbc=((d / "db.dbc").read_bytes(), (d / "db.dct").read_bytes())
+        )
+        p = d / "bound2.dbf"
+        long_fields = [FieldSpec("patient_identifier", "I"), FieldSpec("allergy_notes", "M")]
+        write_table(
+            p,
+            long_fields,
+            [{"patient_identifier": 1, "allergy_notes": "sulfa"}],
+            dbc=d / "db2.dbc",
+        )
+        write_dbc(d / "db2.dbc", {"t": (p, [f.name for f in long_fields])})  # run_one: t.dbf
+        data = bytearray(p.read_bytes())
+        hl = int.from_bytes(data[8:10], "little")
+        data[hl - 263 : hl] = b"db.dbc".ljust(263, b"\0")  # the name run_one writes it under
+        seeds["vfp-dbc-bound-memo-with-dbc"] = pack(
+            bytes(data),
+            p.with_suffix(".fpt").read_bytes(),
+            dbc=((d / "db2.dbc").read_bytes(), (d / "db2.dct").read_bytes()),
+        )
         seeds["dbc-container"] = pack((d / "db.dbc").read_bytes(), (d / "db.dct").read_bytes())
     fields3 = [("NAME", "C", 6, 0), ("NOTE", "M", 10, 0), ("D", "D", 8, 0), ("L", "L", 1, 0)]
     for version, dbase4 in ((0x83, False), (0x8B, True)):

@@ -171,6 +171,8 @@ def test_blob_framing_round_trips() -> None:
         "cp936",
     )
     assert fuzz_dbf.unpack(fuzz_dbf.pack(b"t", None)).memo is None
+    case = fuzz_dbf.unpack(fuzz_dbf.pack(b"t", b"m", dbc=(b"container", b"its memo")))
+    assert (case.dbf, case.memo, case.dbc, case.dct) == (b"t", b"m", b"container", b"its memo")
     # any bytes at all are an input (a mutated length cannot point outside the blob)
     case = fuzz_dbf.unpack(b"RXF1\x00\xff\xff\xff\xffabc")
     assert (case.dbf, case.memo) == (b"abc", b"")
