@@ -177,7 +177,9 @@ def attribute(attrs: str, name: str) -> str:
     return found.group(1) if found else "-"
 
 
-def render(sections: dict[str, tuple[str, str]], argv: list[str], load: tuple[str, str]) -> str:
+def render(
+    sections: dict[str, tuple[str, str]], argv: list[str], load: tuple[str, str], rev: str
+) -> str:
     lines = [INTRO, "## Command, versions and machine", ""]
     lines += [
         "| area | what | measured (UTC) | rxvault revision | command |",
@@ -192,7 +194,7 @@ def render(sections: dict[str, tuple[str, str]], argv: list[str], load: tuple[st
     lines += [
         "",
         f"Last run: `{' '.join(['.venv/bin/python', 'bench/run.py', *argv])}`, rxvault "
-        f"{_git_revision()}, Python {platform.python_version()} ({platform.system()} "
+        f"{rev}, Python {platform.python_version()} ({platform.system()} "
         f"{platform.release()}).",
         "",
         f"Libraries: {versions()}.",
@@ -207,7 +209,8 @@ def render(sections: dict[str, tuple[str, str]], argv: list[str], load: tuple[st
     for area in AREAS:
         if area in sections:
             attrs, body = sections[area]
-            lines += [f"<!-- bench:{area} {attrs} -->", body, f"<!-- /bench:{area} -->", ""]
+            opening = f"<!-- bench:{area} {attrs}".rstrip() + " -->"
+            lines += [opening, body, f"<!-- /bench:{area} -->", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -231,7 +234,7 @@ def main(argv: list[str]) -> int:
             attrs = f'measured="{measured}" rev="{rev}" command="{shown}"'
             sections[area] = (attrs, out.read_text(encoding="utf-8").strip("\n"))
         # Written after every area, so a failure later keeps what was measured.
-        README.write_text(render(sections, argv, (load_start, _load())), encoding="utf-8")
+        README.write_text(render(sections, argv, (load_start, _load()), rev), encoding="utf-8")
     print(f"wrote {README}", file=sys.stderr)
     return 0
 
