@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import sqlalchemy as sa
 
 from rxvault import format as fmt
@@ -50,7 +49,7 @@ from rxvault.server._admin import Admin
 from rxvault.server._audit import audit_key
 from rxvault.server._db import create_db_engine, migrate, session_factory, transaction
 from rxvault.server._models import AuditEntry, Enrollment, KeyRegistration, Pharmacy
-from server_process import server_process
+from server_process import free_port
 
 PG_URL = os.environ.get(
     "RXVAULT_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -98,15 +97,61 @@ class Patient:
     gone: bool = False
 
 
-def server_pid(url: str) -> int:
-    """The pid of the ``uvicorn`` child of this process serving ``url``."""
-    port = url.rsplit(":", 1)[1]
-    for child in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            cmd = child.cmdline()
-            if "uvicorn" in " ".join(cmd) and port in cmd:
-                return child.pid
-    raise AssertionError(f"no server process found for {url}")
+@contextlib.contextmanager
+def server_process(database_url: str, pepper: bytes, log: Path) -> Iterator[tuple[str, int]]:
+    """uvicorn in a subprocess, as ``tests/server_process.py`` starts it, but with its output
+    in ``log`` (read after the run: a server that logs an error fails the harness) and its pid
+    known (for RSS and CPU). Yields (base URL, pid)."""
+    env = dict(os.environ)
+    env.update(
+        RXVAULT_DATABASE_URL=database_url,
+        RXVAULT_PEPPER=base64.b64encode(pepper).decode(),
+        RXVAULT_CONFIG="",
+        RXVAULT_HSTS_MAX_AGE="0",
+    )
+    port = free_port()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "rxvault.server._asgi:app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"the server died: {log.read_text()[-3000:]}")
+            try:
+                if httpx.get(url + "/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"server at {url} did not start")
+            time.sleep(0.2)
+        yield url, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def rss_bytes(pid: int) -> int:
@@ -136,8 +181,12 @@ class World:
             admin = Admin(s, audit_key(self.pepper), dt.datetime.now(dt.UTC))
             admin.create_pharmacy("main-street", "Main Street Pharmacy")
             token, _ = admin.create_token("main-street")
-        self.urls = [stack.enter_context(server_process(self.db_url, self.pepper)) for _ in "AB"]
-        self.pids = [server_pid(u) for u in self.urls]
+        self.logs = [tmp / f"server-{name}.log" for name in "AB"]
+        started = [
+            stack.enter_context(server_process(self.db_url, self.pepper, log)) for log in self.logs
+        ]
+        self.urls = [url for url, _ in started]
+        self.pids = [pid for _, pid in started]
         self.source = tmp / "pharmacy"
         generate(self.source, patients=size, seed=11)
         self.home = tmp / "agent"
@@ -280,6 +329,13 @@ class World:
             raise AssertionError(f"agent sync failed ({proc.returncode}): {out[-2000:]}")
         return out
 
+    def server_errors(self) -> list[str]:
+        """Lines the servers logged at warning level or above (nothing is expected)."""
+        lines = []
+        for log in self.logs:
+            lines += [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        return lines
+
     def audit_counts(self) -> dict[str, int]:
         with transaction(self.db) as s:
             rows = s.execute(
@@ -316,6 +372,7 @@ class LoadResult:
     sync_overlap: float = 0.0
     think: float = 0.0
     loadavg: float = 0.0
+    loop_lag_ms: list[float] = dataclasses.field(default_factory=list)
 
     def pct(self, values: list[float], q: float) -> float:
         if not values:
@@ -348,6 +405,8 @@ class LoadResult:
             "server_cores_used": round(self.server_cpu_s / self.seconds, 2),
             "client_cores_used": round(self.client_cpu_s / self.seconds, 2),
             "loadavg_1min_at_end": round(self.loadavg, 1),
+            "client_loop_lag_p99_ms": round(self.pct(self.loop_lag_ms, 0.99), 1),
+            "client_loop_lag_max_ms": round(max(self.loop_lag_ms, default=float("nan")), 1),
         }
 
     def line(self) -> str:
@@ -360,7 +419,8 @@ class LoadResult:
             f"{s['errors']}; CPU per request: load generator {s['client_cpu_ms_per_request']} "
             f"ms, servers {s['server_cpu_ms_per_request']} ms; cores used: servers "
             f"{s['server_cores_used']}, load generator {s['client_cores_used']}; sync overlap "
-            f"{s['sync_overlap']}; load average {s['loadavg_1min_at_end']}"
+            f"{s['sync_overlap']}; load average {s['loadavg_1min_at_end']}; load generator "
+            f"loop lag p99 {s['client_loop_lag_p99_ms']} ms max {s['client_loop_lag_max_ms']} ms"
         )
 
 
@@ -418,13 +478,16 @@ async def _patient_loop(
     result: LoadResult,
 ) -> None:
     p = verifier.p
+    step = ""
     while time.perf_counter() < stop:
         try:
             t0 = time.perf_counter()
+            step = "prelogin"
             r = await http.post(
                 base + "/api/v1/prelogin", json={"username": p.username}, headers=JSON
             )
             r.raise_for_status()
+            step = "login"
             r = await http.post(
                 base + "/api/v1/login",
                 json={"username": p.username, "auth_key": b64(p.auth_key)},
@@ -433,6 +496,7 @@ async def _patient_loop(
             r.raise_for_status()
             token = r.cookies.get(COOKIE) or _cookie(r)
             cookie = {"Cookie": f"{COOKIE}={token}", "Accept": "application/json"}
+            step = "key-bundle"
             r = await http.get(base + "/api/v1/me/key-bundle", headers=cookie)
             r.raise_for_status()
             verifier.bundle(r.json())
@@ -440,6 +504,7 @@ async def _patient_loop(
             result.logins += 1
             result.requests += 3
             for _ in range(reads):
+                step = "block"
                 t0 = time.perf_counter()
                 r = await http.get(base + "/api/v1/me/block", headers=cookie)
                 elapsed = (time.perf_counter() - t0) * 1000
@@ -452,12 +517,25 @@ async def _patient_loop(
                     break
                 if think:
                     await asyncio.sleep(think)
+            step = "logout"
             r = await http.post(base + "/api/v1/logout", json={}, headers={**JSON, **cookie})
             result.requests += 1
             r.raise_for_status()
         except Exception as exc:  # every failure is counted and named, never hidden
-            result.errors.append(f"{p.username}: {type(exc).__name__}: {str(exc)[:200]}")
+            result.errors.append(
+                f"{p.username} {step}: {type(exc).__name__}: {str(exc)[:200]} "
+                f"(after {time.perf_counter() - t0:.1f} s)"
+            )
             await asyncio.sleep(0.05)
+
+
+async def _lag_monitor(stop: float, result: LoadResult) -> None:
+    """How late the load generator's event loop wakes up: when it is the bottleneck (too little
+    CPU for it), every latency it measures includes this."""
+    while time.perf_counter() < stop:
+        t0 = time.perf_counter()
+        await asyncio.sleep(0.1)
+        result.loop_lag_ms.append((time.perf_counter() - t0 - 0.1) * 1000)
 
 
 def _cookie(r: httpx.Response) -> str:
@@ -499,10 +577,11 @@ def run_load(
         async with httpx.AsyncClient(timeout=60, limits=limits, cookies=NoCookies()) as http:
             stop = time.perf_counter() + seconds
             await asyncio.gather(
+                _lag_monitor(stop, result),
                 *(
                     _patient_loop(http, world.urls[i % 2], v, stop, reads, think, result)
                     for i, v in enumerate(verifiers)
-                )
+                ),
             )
 
     started = time.perf_counter()

@@ -67,10 +67,15 @@ def _world(tmp: Path, *, size: int) -> Iterator[World]:
 
 
 def _check(world: World, results: list[LoadResult], pharmacy_syncs: int) -> None:
+    logged = world.server_errors()
     for r in results:
-        assert r.errors == [], f"N={r.n}: {len(r.errors)} errors, first: {r.errors[:5]}"
+        assert r.errors == [], (
+            f"N={r.n}: {len(r.errors)} errors, first: {r.errors[:5]}; servers logged: "
+            + "\n".join(logged[:40])
+        )
         assert r.patients_verified == r.n, f"N={r.n}: only {r.patients_verified} verified"
         assert r.blocks > 0
+    assert logged == [], "the servers logged:\n" + "\n".join(logged[:40])
     counts = world.audit_counts()
     # One audit entry per block fetch answered and per login: none lost, none doubled.
     assert counts.get("patient.block", 0) == sum(r.blocks for r in results)
@@ -181,6 +186,7 @@ def _merge(results: list[LoadResult]) -> LoadResult:
         total.logins += r.logins
         total.block_ms += r.block_ms
         total.login_ms += r.login_ms
+        total.loop_lag_ms += r.loop_lag_ms
         total.errors += r.errors
         total.client_cpu_s += r.client_cpu_s
         total.server_cpu_s += r.server_cpu_s
