@@ -393,6 +393,41 @@ def run(patients: int, directory: Path, repeat: int = 1) -> tuple[str, dict[str,
 
 
 RUNS = ("first sync", "re-run, no change", "daily run")
+#: issue 5's targets: seconds of each run (on this 2-core machine), peak MB
+TARGETS = {"first sync": 45.0, "re-run, no change": 2.0, "daily run": 3.0}
+PEAK_MB = 1500
+
+
+def _targets(r: dict[str, Any]) -> list[str]:
+    """Each target against the median, and the floor that CPU time sets on 2 idle cores."""
+    runs = r["runs"]
+    cores = os.cpu_count() or 1
+    out = ["Targets (issue 5; wall seconds on this machine, which other work shares):", ""]
+    for name, target in TARGETS.items():
+        ms = [one[name] for one in runs]
+        seconds = statistics.median(m["seconds"] for m in ms)
+        cpu = statistics.median(m["cpu"] + m["server_cpu"] for m in ms)
+        verdict = "met" if seconds <= target else "not met"
+        extra = ""
+        if name == "re-run, no change":
+            sent = max(m["bytes_sent"] for m in ms)
+            extra = f"; bytes sent {sent:,} (target 0: {'met' if sent == 0 else 'not met'})"
+        if name == "daily run":
+            ratio = r["straightforward"]["seconds"] / seconds
+            extra = f"; {ratio:.1f}x the straightforward pipeline (target 5x: " + (
+                "met)" if ratio >= 5 else "not met)"
+            )
+        out.append(
+            f"- {name}: {seconds:.2f} s, target {target:g} s: {verdict}{extra}. Agent and "
+            f"server together used {cpu:.1f} CPU s: at best {cpu / cores:.1f} s of wall time "
+            f"on {cores} idle cores."
+        )
+    peak = max(one[name]["peak_mb"] for one in runs for name in TARGETS)
+    out.append(
+        f"- peak memory: {peak:.0f} MB, target {PEAK_MB} MB: "
+        + ("met." if peak <= PEAK_MB else "not met.")
+    )
+    return out
 
 
 def _median_run(runs: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -472,6 +507,7 @@ def markdown(patients: int, r: dict[str, Any]) -> str:
             value = _median_run(runs, name).get("phases", {}).get(phase)
             cells.append("" if value is None else f"{value:.2f}")
         lines.append(f"| {phase} | " + " | ".join(cells) + " |")
+    lines += ["", *_targets(r)]
     loads = ", ".join(f"{one['load'][0]:.1f}" for one in runs)
     lines += [
         "",
