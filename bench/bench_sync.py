@@ -402,7 +402,11 @@ def _targets(r: dict[str, Any]) -> list[str]:
     """Each target against the median, and the floor that CPU time sets on 2 idle cores."""
     runs = r["runs"]
     cores = os.cpu_count() or 1
-    out = ["Targets (issue 5; wall seconds on this machine, which other work shares):", ""]
+    out = [
+        "Targets (issue 5; wall seconds on this machine, which other work shares). The CPU "
+        "seconds include the agent's interpreter start and imports, which sync s leaves out:",
+        "",
+    ]
     for name, target in TARGETS.items():
         ms = [one[name] for one in runs]
         seconds = statistics.median(m["seconds"] for m in ms)
