@@ -46,7 +46,7 @@ from rxvault.server.cli import KEEP_ALIVE_SECONDS
 from ._load import LoadResult, RssSampler, World, run_load
 
 #: Keys added before each N: the full sync that runs during that N's load.
-SYNC_SHORT = 400
+SYNC_SHORT = 200
 
 
 def _report(name: str, results: list[LoadResult], extra: dict[str, Any] | None = None) -> None:
