@@ -150,8 +150,16 @@ def test_tombstones_delete_and_restore_within_30_days(server, pharmacy, patient_
     server.clock.advance(days=29)
     r = pharmacy.http.post(f"/api/v1/agent/records/{pharmacy.handle('P1')}/restore", json={})
     assert r.status_code == 200, r.text
+    # The device that showed the deletion refuses the older block; a device that never saw the
+    # deletion shows the restored records.
     client.login("erin", PASSWORD)  # the old session has long expired
-    assert client.fetch().document == b'{"rx": 1}'
+    with pytest.raises(ClientError) as refused:
+        client.fetch()
+    assert refused.value.code == "rollback_refused"
+    other_device = patient_client()
+    other_device.login("erin", PASSWORD)
+    restored = other_device.fetch()
+    assert (restored.state, restored.version, restored.document) == ("live", 1, b'{"rx": 1}')
 
 
 def test_deleted_blocks_are_purged_after_30_days(server, pharmacy, patient_client) -> None:
