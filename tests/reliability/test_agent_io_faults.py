@@ -20,7 +20,7 @@ the file, no traceback, exit code 2; the local state must claim nothing the serv
 acknowledged; the next run, without faults, must converge to the reference (an uninterrupted run
 on a separate database) with an empty outbox and a state that passes its integrity check.
 
-Short form: every N of a first sync of 2 enrolled patients in batches of 1, the kind of fault
+Short form: every N of a first sync of 2 enrolled patients (one batch), the kind of fault
 alternating (disk full / I/O error). Long form (``-m long``): every N with both kinds, for a first
 sync of ``RXVAULT_SOAK_AGENT_IO_PATIENTS`` enrolled patients (default 10, batches of 4).
 """
@@ -233,7 +233,7 @@ def sweep(
 def test_every_local_write_failing_stops_clearly_and_converges(
     server: Server, source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    world = World(server, source, patient_ids(source)[:2], 1, tmp_path)
+    world = World(server, source, patient_ids(source)[:2], 2, tmp_path)
     _total, failed = sweep(world, tmp_path, ["full"], monkeypatch, capsys)
     kinds = {f.split()[0] for f in failed}
     assert kinds >= {"sql", "write", "fsync", "rename", "unlink"}, kinds

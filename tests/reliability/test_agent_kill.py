@@ -17,7 +17,7 @@ the server, and one more run must upload nothing. Two days are covered: the firs
 of at most 4 blocks) and the next day's run (changes and signed deletions, after an undisturbed
 first sync).
 
-Short form (``make test``): one kill per kind of step, a double kill, 3 random moments.
+Short form (``make test``): one kill per kind of step, a double kill, 2 random moments.
 Long form (``make soak``, ``-m long``): every occurrence of every named step on both days (N = 1,
 2, ... until the run completes without reaching it), then ``RXVAULT_SOAK_AGENT_KILLS`` random
 moments (default 200; ``RXVAULT_SOAK_AGENT_SEED`` picks the draw), in chains of up to
@@ -74,7 +74,7 @@ FIRST_DAY = [
     "committed:2",  # after the second upload's commit
     "seen",
 ]
-NEXT_DAY = ["sent", "commit:3"]
+NEXT_DAY = ["commit:3"]  # inside a local commit, the signed deletion in flight
 STEPS = ["read", "keys", "diff", "sealing", "sealed", "outbox-written", "sent", "commit"]
 STEPS += ["committed", "seen"]
 
@@ -256,7 +256,7 @@ def test_killed_twice_resends_the_outbox_then_converges(world: World, tmp_path: 
     converge(world, tmp_path, 1, twice)
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", range(2))
 def test_killed_at_a_random_moment_converges(seed: int, world: World, tmp_path: Path) -> None:
     rng = random.Random(f"short-{seed}")
     converge(world, tmp_path, 1 + seed % 2, at_random(world, rng))
