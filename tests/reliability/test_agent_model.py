@@ -21,6 +21,7 @@ Short form: 2 examples of up to 10 steps. Long form (``-m long``):
 
 from __future__ import annotations
 
+import atexit
 import collections
 import os
 import random
@@ -55,7 +56,9 @@ class Crash(BaseException):
 
 def _template() -> Path:
     if "source" not in _TEMPLATE:
-        path = Path(tempfile.mkdtemp(prefix="rxv-model-")) / "pharmacy"
+        folder = tempfile.mkdtemp(prefix="rxv-model-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        path = Path(folder) / "pharmacy"
         generate(path, patients=60, seed=5)
         _TEMPLATE["source"] = path
     return _TEMPLATE["source"]
