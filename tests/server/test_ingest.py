@@ -135,6 +135,22 @@ def test_re_enrollment_replaces_key_account_and_block(server, pharmacy, patient_
     assert second.fetch().document == b'{"new": true}'
 
 
+def test_re_enrolled_patient_may_keep_the_username(server, pharmacy, patient_client):
+    patient_client().register(pharmacy.enroll("P1"), "gail", PASSWORD)
+    patient_client().register(pharmacy.enroll("P2"), "hank", PASSWORD)
+    # Another patient's name stays taken, even for a re-enrollment.
+    with pytest.raises(ClientError) as info:
+        patient_client().register(pharmacy.enroll("P2"), "gail", PASSWORD)
+    assert info.value.code == "username_taken"
+    # The patient's own name is free for the registration that replaces their account.
+    again = patient_client()
+    again.register(pharmacy.enroll("P1"), "gail", "a new password for gail 2026")
+    assert again.http.get("/api/v1/me").json()["username"] == "gail"
+    with pytest.raises(ClientError):
+        patient_client().login("gail", PASSWORD)
+    patient_client().login("gail", "a new password for gail 2026")
+
+
 def test_tombstones_delete_and_restore_within_30_days(server, pharmacy, patient_client):
     client = patient_client()
     client.register(pharmacy.enroll("P1"), "erin", PASSWORD)

@@ -218,12 +218,7 @@ def register(body: RegistrationIn, request: Request, response: Response) -> Acco
             found = _usable_enrollment(s, body.lookup_id, now, lock=True)
             if found is None or found[0].pending_salt is None:
                 failure = _enrollment_invalid()
-            elif (
-                s.execute(
-                    sa.select(Account.id).where(Account.username == username)
-                ).scalar_one_or_none()
-                is not None
-            ):
+            elif _name_taken(s, username, found[1].id, found[0].handle):
                 failure = ApiError(
                     409, "username_taken", "This username is taken; please choose another."
                 )
@@ -291,6 +286,15 @@ def register(body: RegistrationIn, request: Request, response: Response) -> Acco
         outcome=f"refused:{failure.code}",
     )
     raise failure
+
+
+def _name_taken(s: Session, username: str, pharmacy_id: int, handle: str) -> bool:
+    """Whether another account holds the name. The account a re-enrollment replaces (same
+    pharmacy, same handle) does not count: the patient may keep their username."""
+    holder = s.execute(
+        sa.select(Account.pharmacy_id, Account.handle).where(Account.username == username)
+    ).one_or_none()
+    return holder is not None and (holder.pharmacy_id, holder.handle) != (pharmacy_id, handle)
 
 
 def _remove_old_account(s: Session, pharmacy_id: int, handle: str) -> bool:
