@@ -49,7 +49,7 @@ from rxvault.server._admin import Admin
 from rxvault.server._audit import audit_key
 from rxvault.server._db import create_db_engine, migrate, session_factory, transaction
 from rxvault.server._models import AuditEntry, Enrollment, KeyRegistration, Pharmacy
-from server_process import free_port
+from server_process import start_server
 
 PG_URL = os.environ.get(
     "RXVAULT_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -97,63 +97,6 @@ class Patient:
     gone: bool = False
 
 
-@contextlib.contextmanager
-def server_process(database_url: str, pepper: bytes, log: Path) -> Iterator[tuple[str, int]]:
-    """uvicorn in a subprocess, as ``tests/server_process.py`` starts it, but with its output
-    in ``log`` (read after the run: a server that logs an error fails the harness) and its pid
-    known (for RSS and CPU). Yields (base URL, pid)."""
-    env = dict(os.environ)
-    env.update(
-        RXVAULT_DATABASE_URL=database_url,
-        RXVAULT_PEPPER=base64.b64encode(pepper).decode(),
-        RXVAULT_CONFIG="",
-        RXVAULT_HSTS_MAX_AGE="0",
-    )
-    port = free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "rxvault.server._asgi:app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"the server died: {log.read_text()[-3000:]}")
-            try:
-                if httpx.get(url + "/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"server at {url} did not start")
-            time.sleep(0.2)
-        yield url, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/status", encoding="ascii") as f:
         for line in f:
@@ -182,11 +125,13 @@ class World:
             admin.create_pharmacy("main-street", "Main Street Pharmacy")
             token, _ = admin.create_token("main-street")
         self.logs = [tmp / f"server-{name}.log" for name in "AB"]
+        # Output kept in the logs (a server that logs an error fails the harness), pids known
+        # (for RSS and CPU).
         started = [
-            stack.enter_context(server_process(self.db_url, self.pepper, log)) for log in self.logs
+            stack.enter_context(start_server(self.db_url, self.pepper, log)) for log in self.logs
         ]
-        self.urls = [url for url, _ in started]
-        self.pids = [pid for _, pid in started]
+        self.urls = [server.url for server in started]
+        self.pids = [server.pid for server in started]
         self.source = tmp / "pharmacy"
         generate(self.source, patients=size, seed=11)
         self.home = tmp / "agent"

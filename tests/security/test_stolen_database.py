@@ -17,15 +17,10 @@ in-process version with a hand-made record; this one uses the whole system.
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import os
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,49 +37,10 @@ from rxvault.demo._next_day import next_day
 from rxvault.server import Settings, create_app
 from rxvault.server._admin import Admin
 from rxvault.server._db import transaction
-from server_process import free_port
+from server_process import start_server
 
 QUIET = Reporter(interactive=False, quiet=True)
 PATIENTS = 3
-
-
-@contextlib.contextmanager
-def rxvault_serve(database_url: str, pepper: bytes, logs: Path) -> Iterator[str]:
-    """``rxvault serve`` as an operator runs it, its stdout and stderr written to ``logs``."""
-    env = dict(os.environ)
-    env.update(
-        RXVAULT_DATABASE_URL=database_url,
-        RXVAULT_PEPPER=base64.b64encode(pepper).decode(),
-        RXVAULT_CONFIG="",
-        RXVAULT_HSTS_MAX_AGE="0",
-    )
-    port = free_port()
-    exe = Path(sys.executable).with_name("rxvault")
-    with (logs / "stdout.log").open("wb") as out, (logs / "stderr.log").open("wb") as err:
-        proc = subprocess.Popen(
-            [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=err,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert proc.poll() is None, (logs / "stderr.log").read_text()
-                with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(url + "/api/v1/health", timeout=2).status_code == 200:
-                        break
-                assert time.monotonic() < deadline, "rxvault serve did not start"
-                time.sleep(0.2)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def source_values(source: Path) -> set[str]:
@@ -177,7 +133,9 @@ def _stolen(database_url: str, tmp_path: Path, *, patients: int, demo_size: int,
     logs = tmp_path / "logs"
     logs.mkdir()
     secrets: dict[str, bytes] = {"pepper": pepper, "api token": token.encode()}
-    with rxvault_serve(database_url, pepper, logs) as url:
+    # ``rxvault serve`` as an operator runs it, its stdout and stderr in the log.
+    with start_server(database_url, pepper, logs / "server.log", command="rxvault serve") as server:
+        url = server.url
         home = tmp_path / "agent"
         init_home(
             home,
@@ -250,7 +208,7 @@ def _stolen(database_url: str, tmp_path: Path, *, patients: int, demo_size: int,
         for client, _, _ in clients:
             client.close()
     text, binary, counts = dump(database_url)
-    log_text = b"\n".join((logs / n).read_bytes() for n in ("stdout.log", "stderr.log"))
+    log_text = (logs / "server.log").read_bytes()
     agent_log = (home / "logs" / "agent.log").read_bytes() if (home / "logs").exists() else b""
 
     # The run really happened and was logged; the dump holds what it should (so a search in
