@@ -35,7 +35,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -491,6 +491,24 @@ def _cookie(r: httpx.Response) -> str:
     raise AssertionError("login set no session cookie")
 
 
+def _run_in_own_thread(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """``asyncio.run(main())`` in a thread of its own: in a full test run the browser tests
+    leave an event loop running in the main thread, where ``asyncio.run`` refuses to start."""
+    failures: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # handed to the caller's thread
+            failures.append(exc)
+
+    thread = threading.Thread(target=target, name="load-generator")
+    thread.start()
+    thread.join()
+    if failures:
+        raise failures[0]
+
+
 def run_load(
     world: World,
     n: int,
@@ -531,7 +549,7 @@ def run_load(
 
     started = time.perf_counter()
     overlap.start()
-    asyncio.run(main())
+    _run_in_own_thread(main)
     result.seconds = time.perf_counter() - started
     result.sync_overlap = overlap.stop(result.seconds)
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
