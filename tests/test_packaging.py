@@ -140,6 +140,7 @@ def test_wheel_contains_the_portal_migrations_and_demo_mapping(dist: Path) -> No
     assert any(n.startswith("rxvault/server/migrations/versions/0001") for n in names)
     assert "rxvault/agent/mappings/demo.toml" in names
     assert "rxvault/py.typed" in names
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), "no license file"
     for name in names:
         top = name.split("/")[0]
         assert top in {"rxvault", f"rxvault-{__version__}.dist-info"}, name
@@ -164,6 +165,7 @@ def test_sdist_contains_the_built_portal_and_no_development_files(dist: Path) ->
     assert "web/package-lock.json" in names  # the portal can be rebuilt from the sdist
     assert "hatch_build.py" in names
     assert "pyproject.toml" in names
+    assert "LICENSE" in names
     for name in names:
         assert not name.startswith(("tests/", ".venv/", ".tools/", "bench/", ".demo/")), name
         assert "node_modules" not in name, name
