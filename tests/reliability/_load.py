@@ -35,13 +35,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
+from agent.conftest import scratch_database
 from rxvault import format as fmt
 from rxvault.agent import AgentContext, enroll, init_home, prepare, read_source
 from rxvault.demo import generate
@@ -51,9 +52,6 @@ from rxvault.server._db import create_db_engine, migrate, session_factory, trans
 from rxvault.server._models import AuditEntry, Enrollment, KeyRegistration, Pharmacy
 from server_process import start_server
 
-PG_URL = os.environ.get(
-    "RXVAULT_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 COOKIE = "__Host-rxvault-session"
 JSON = {"Accept": "application/json", "Content-Type": "application/json"}
 
@@ -64,23 +62,6 @@ def b64(value: bytes) -> str:
 
 def unb64(value: str) -> bytes:
     return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-
-
-@contextlib.contextmanager
-def scratch_postgresql() -> Iterator[str]:
-    import secrets
-
-    base = sa.make_url(PG_URL)
-    name = f"rxv_load_{secrets.token_hex(6)}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.dispose()
 
 
 @dataclasses.dataclass
@@ -114,7 +95,7 @@ def cpu_seconds(pid: int) -> float:
 class World:
     def __init__(self, tmp: Path, stack: contextlib.ExitStack, *, size: int) -> None:
         self.tmp = tmp
-        self.db_url = stack.enter_context(scratch_postgresql())
+        self.db_url = stack.enter_context(scratch_database("postgresql", tmp))
         self.pepper = os.urandom(32)
         engine = create_db_engine(self.db_url, pool_size=2)
         migrate(engine)
