@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Playwright, expect, sync_playwright
 
-from ._support import CHROMIUM, CHROMIUM_ARGS
+from ._support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PORTAL_ROOT,
+    LiveServer,
+    Pharmacy,
+    live_server,
+    require_build,
+)
 
 # Argon2id at 64 MiB takes seconds on a loaded 2-core machine: assertions wait up to 15 s.
 expect.set_options(timeout=15_000)
@@ -34,3 +42,22 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     yield ctx
     ctx.close()
+
+
+@pytest.fixture(scope="module")
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """The real server app and the built portal over a socket, one per test module."""
+    require_build(PORTAL_ROOT)
+    name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    with live_server(tmp_path_factory.mktemp(name), PORTAL_ROOT) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def pharmacy(server: LiveServer) -> Iterator[Pharmacy]:
+    """The pharmacy's side (agent API) of the module's server."""
+    side = Pharmacy(server)
+    yield side
+    side.close()

@@ -42,13 +42,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
 
 
-@pytest.fixture(scope="module")
-def pharmacy(server: LiveServer) -> Iterator[Pharmacy]:
-    side = Pharmacy(server)
-    yield side
-    side.close()
-
-
 def axe_violations(page: Page) -> list[dict[str, Any]]:
     """Serious and critical axe-core violations on the page as it is now (WCAG 2.1 A and AA)."""
     if not page.evaluate("typeof window.axe !== 'undefined'"):

@@ -4,38 +4,19 @@ list ends a session; refill-due dates come from fill date, days supply and refil
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from playwright.sync_api import Browser, expect
 
 from ._portal import PASSWORD, TIMEOUT, log_in, register, screen
 from ._support import (
-    PORTAL_ROOT,
     LiveServer,
     Pharmacy,
-    live_server,
     make_document,
     make_fills,
-    require_build,
 )
 
 NEW_PASSWORD = "copper kettle orchard 7"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    require_build(PORTAL_ROOT)
-    with live_server(tmp_path_factory.mktemp("account"), PORTAL_ROOT) as live:
-        yield live
-
-
-@pytest.fixture(scope="module")
-def pharmacy(server: LiveServer) -> Iterator[Pharmacy]:
-    side = Pharmacy(server)
-    yield side
-    side.close()
 
 
 def test_change_password_rewraps_and_ends_other_sessions(

@@ -4,11 +4,9 @@ server; patients register from the QR link, log in and see exactly their own pub
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.sync_api import Browser, expect
 
 from rxvault.agent import (
@@ -26,14 +24,7 @@ from rxvault.server._admin import Admin
 from rxvault.server._db import transaction
 
 from ._portal import PASSWORD, register, screen, unlock
-from ._support import PORTAL_ROOT, LiveServer, live_server, require_build
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    require_build(PORTAL_ROOT)
-    with live_server(tmp_path_factory.mktemp("agent-portal"), PORTAL_ROOT) as live:
-        yield live
+from ._support import LiveServer
 
 
 def published(ctx: AgentContext, patient_id: str) -> dict[str, Any]:

@@ -6,41 +6,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
 from rxvault import format as fmt
 
 from ._portal import register, screen, unlock
 from ._support import (
-    PORTAL_ROOT,
     LiveServer,
     Pharmacy,
     b64,
-    live_server,
     make_document,
     make_fills,
-    require_build,
     unb64,
 )
 
 SECRET_DRUG = "Zyxorimab"  # a drug name that appears only inside the patient's records
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    require_build(PORTAL_ROOT)
-    with live_server(tmp_path_factory.mktemp("attacks"), PORTAL_ROOT) as live:
-        yield live
-
-
-@pytest.fixture(scope="module")
-def pharmacy(server: LiveServer) -> Iterator[Pharmacy]:
-    side = Pharmacy(server)
-    yield side
-    side.close()
 
 
 def document(first: str) -> bytes:

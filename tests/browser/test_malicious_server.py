@@ -13,10 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Iterator
 
 import httpx
-import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
 from rxvault import format as fmt
@@ -24,22 +22,8 @@ from rxvault.format._hpke import seal_base
 from rxvault.format._padding import compress, pad
 
 from ._portal import PASSWORD, log_in, screen, unlock
-from ._support import PORTAL_ROOT, LiveServer, Pharmacy, b64, live_server, require_build
+from ._support import LiveServer, Pharmacy, b64
 from .test_attacks import SECRET_DRUG, assert_refused, document, registered
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    require_build(PORTAL_ROOT)
-    with live_server(tmp_path_factory.mktemp("hostile"), PORTAL_ROOT) as live:
-        yield live
-
-
-@pytest.fixture(scope="module")
-def pharmacy(server: LiveServer) -> Iterator[Pharmacy]:
-    side = Pharmacy(server)
-    yield side
-    side.close()
 
 
 def serve(page: Page, body: dict[str, object] | None) -> None:

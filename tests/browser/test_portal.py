@@ -7,37 +7,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fhir.resources.R4B.bundle import Bundle
 from playwright.sync_api import Browser, Page, expect
 
 from ._portal import DASH, PASSWORD, TIMEOUT, log_in, register, screen, unlock
 from ._support import (
-    PORTAL_ROOT,
     LiveServer,
     Pharmacy,
-    live_server,
     make_document,
     make_fills,
-    require_build,
 )
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    require_build(PORTAL_ROOT)
-    with live_server(tmp_path_factory.mktemp("portal"), PORTAL_ROOT) as live:
-        yield live
-
-
-@pytest.fixture(scope="module")
-def pharmacy(server: LiveServer) -> Iterator[Pharmacy]:
-    side = Pharmacy(server)
-    yield side
-    side.close()
 
 
 def new_page(browser: Browser, **options: object) -> Page:

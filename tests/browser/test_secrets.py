@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from playwright.sync_api import Browser, Request, expect
 
 from rxvault import format as fmt
@@ -20,14 +18,11 @@ from rxvault.server._db import transaction
 
 from ._portal import PASSWORD, TIMEOUT, log_in, register, screen
 from ._support import (
-    PORTAL_ROOT,
     LiveServer,
     Pharmacy,
     b64,
-    live_server,
     make_document,
     make_fills,
-    require_build,
 )
 
 CAPTURE_PRIVATE_KEYS = """
@@ -44,20 +39,6 @@ CAPTURE_PRIVATE_KEYS = """
 })();
 """
 MARKER_DRUG = "Quelvantide"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    require_build(PORTAL_ROOT)
-    with live_server(tmp_path_factory.mktemp("secrets"), PORTAL_ROOT) as live:
-        yield live
-
-
-@pytest.fixture(scope="module")
-def pharmacy(server: LiveServer) -> Iterator[Pharmacy]:
-    side = Pharmacy(server)
-    yield side
-    side.close()
 
 
 def fills_with_marker() -> list[dict[str, Any]]:
