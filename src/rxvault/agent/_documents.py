@@ -471,9 +471,10 @@ def prepare(mapping: Mapping, source: SourceRead, pharmacy_name: str) -> Documen
     for section in mapping.sections:
         where = f"section {section.name!r} (table {section.table!r})"
         stable = source.tables[section.table].data
+        # The section's rows stay where they are: a row that is filtered out, or that belongs
+        # to no published patient, gets patient index -1 and is never summed, built or sorted
+        # (filtering a million-row table would copy every column).
         mask = _filter_mask(mapping, stable, section.filters, where)
-        if mask is not None:
-            stable = stable.filter(mask)
         skey = stable.column(section.patient_key)
         if skey.type != key_column.type:
             skey = _key_strings(skey)
@@ -481,10 +482,10 @@ def prepare(mapping: Mapping, source: SourceRead, pharmacy_name: str) -> Documen
         else:
             pkeys = key_column
         pidx = pc.index_in(skey, value_set=pkeys)
-        if pidx.null_count:  # rows of patients not published (filtered out, or unknown)
-            belongs = pc.is_valid(pidx)
-            stable = stable.filter(belongs)
-            pidx = pidx.filter(belongs)
+        p = np.asarray(pc.fill_null(pidx, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        if mask is not None:
+            p[~np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)] = -1
+        belongs = p >= 0
         rows = stable.num_rows
         own = [f for f in section.fields if f.join is None]
         for f in own:
@@ -502,18 +503,17 @@ def prepare(mapping: Mapping, source: SourceRead, pharmacy_name: str) -> Documen
             if local.type != remote.type:
                 local, remote = _key_strings(local), _key_strings(jtable.column(join.on))
             jidx = pc.index_in(local, value_set=remote)
-            matched = len(jidx) - jidx.null_count
-            with_key = len(local) - local.null_count
-            if with_key and not matched:
+            index = np.asarray(
+                pc.fill_null(jidx, -1).to_numpy(zero_copy_only=False), dtype=np.int64
+            )
+            has_key = np.asarray(local.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+            if np.any(has_key & belongs) and not np.any((index >= 0) & belongs):
                 raise mapping.error(
                     join.line,
                     f"{jwhere}: no row of {section.table!r} finds a match ({join.key} = "
                     f"{join.table}.{join.on})",
                     hint="check key and on: they must name fields holding the same ids",
                 )
-            index = np.asarray(
-                pc.fill_null(jidx, -1).to_numpy(zero_copy_only=False), dtype=np.int64
-            )
             jhash = _hash_fields(
                 jtable, [f.column for f in jfields], (*base, section.name, join.name), len(jtable)
             )
@@ -521,10 +521,11 @@ def prepare(mapping: Mapping, source: SourceRead, pharmacy_name: str) -> Documen
             taken = np.where(index >= 0, jhash[np.where(index >= 0, index, 0)], missing[0])
             row_hash = mix(row_hash ^ taken)
             joined[join.name] = (jtable, index)
-        p = np.asarray(pidx.to_numpy(zero_copy_only=False), dtype=np.int64)
+        mine = p[belongs]
         sums = np.zeros(n, dtype=np.uint64)
-        np.add.at(sums, p, mix(row_hash ^ np.uint64(seed_of(*base, section.name, "sum"))))
-        counts = np.bincount(p, minlength=n).astype(np.uint64)
+        salted = mix(row_hash[belongs] ^ np.uint64(seed_of(*base, section.name, "sum")))
+        np.add.at(sums, mine, salted)
+        counts = np.bincount(mine, minlength=n).astype(np.uint64)
         digest = mix(digest ^ mix(sums ^ mix(counts ^ np.uint64(seed_of(section.name)))))
         stable = stable.append_column(_PATIENT, pa.array(p.astype(np.int32)))
         stable = stable.append_column(_ROWHASH, pa.array(row_hash))
