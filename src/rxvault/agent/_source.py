@@ -82,19 +82,25 @@ def _stat(paths: list[Path]) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
+_HEADER_BYTES = 32  # version, last update, record count, header and record length
+_MEMO_HEADER_BYTES = 8  # next free block, block size
+
+
 def table_stamp(path: Path, codepage: str | None = None) -> tuple[object, ...]:
-    """What must not move while a table is read: file sizes and times, header counts."""
+    """What must not move while a table is read: file sizes and times, and the raw bytes of the
+    table's header (record count, last-update date, lengths) and of its memo file's header
+    (next free block). Only those bytes are read: the records are left alone (a stamp is taken
+    twice per table and run, and a table of a million records would be mapped and scanned).
+    ``codepage`` is accepted for the callers' symmetry with the reader; it changes nothing.
+    """
     files = _files(path)
-    with open_table(path, codepage=codepage, strict=False) as t:
-        memo = t.memo
-        header = (
-            t.record_count,
-            t.last_update,
-            t.header_length,
-            t.record_length,
-            memo.next_free if memo is not None else None,
-        )
-    return (_stat(files), header)
+    heads = []
+    for p, size in zip(files, (_HEADER_BYTES, _MEMO_HEADER_BYTES), strict=False):
+        with p.open("rb") as f:
+            heads.append(f.read(size))
+    if len(heads[0]) < _HEADER_BYTES:
+        raise DbfError(path, f"the file is shorter ({len(heads[0])} bytes) than a table header")
+    return (_stat(files), tuple(heads))
 
 
 def _structure(fields: list[Field]) -> list[list[object]]:
