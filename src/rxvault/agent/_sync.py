@@ -33,7 +33,7 @@ from rxvault.agent._api import ServerApi
 from rxvault.agent._context import AgentContext
 from rxvault.agent._crash import crash_point
 from rxvault.agent._documents import DIGEST_VERSION, DOCUMENT_FORMAT, Documents, prepare
-from rxvault.agent._keys import KeyRefresh, fetch_keys
+from rxvault.agent._keys import DirectoryFetch, KeyRefresh, fetch_keys, start_directory_fetch
 from rxvault.agent._lock import RunLock
 from rxvault.agent._mapping import Mapping
 from rxvault.agent._outbox import Outbox, OutboxItem
@@ -433,6 +433,7 @@ def _run(
     api = ctx.api()
     outbox = Outbox(config.outbox_dir, state)
     uploader = _Uploader(ctx, api, outbox, summary)
+    directory: DirectoryFetch | None = None
     try:
         if not options.dry_run:
             with summary.timed("outbox resend"):
@@ -447,6 +448,9 @@ def _run(
             if not refresh.verified and not refresh.refused:
                 _unchanged(state, summary, synced, reporter, dry_run=options.dry_run)
                 return
+        if refresh is None:
+            # fetched while the source is read and digested; verified and stored after that
+            directory = start_directory_fetch(api, state)
         if not options.dry_run and state.get_json(SYNCED_SOURCE) is not None:
             # from here on this run may upload: the record of a complete run no longer holds
             with state.transaction() as c:
@@ -471,7 +475,7 @@ def _run(
         _check_source(state, source, options)
         with summary.timed("keys (fetch, verify, store)"):
             if refresh is None:
-                refresh = fetch_keys(api, state)
+                refresh = fetch_keys(api, state, directory)
             summary.keys_verified = len(refresh.verified)
             summary.keys_refused = len(refresh.refused)
             for seq, _, _, reason in refresh.refused:
@@ -548,6 +552,8 @@ def _run(
                 state.set(c, SYNCED_SOURCE, json.dumps(record))
         crash_point("seen")
     finally:
+        if directory is not None:
+            directory.close()
         uploader.close()
         summary.bytes_sent = api.bytes_sent
         api.close()
