@@ -7,11 +7,13 @@ enrolls and registers more patients (keys inserted with real binding MACs, as
 ``bench/bench_sync.py`` does) so that the next ``rxvault agent sync`` is a full sync of them;
 :meth:`World.start_sync` runs it as its own process against process A.
 
-:func:`run_load` is the load generator (asyncio + one ``httpx.AsyncClient``): ``n`` virtual
-patients, each in a closed loop without think time: pre-login, login, key bundle (unwrapped),
-``reads`` block fetches, logout. The patients alternate between the two processes. Every
-block is checked: the patient's own handle, the pharmacy signature (the key pinned in the
-bundle), decryption, and a plaintext equal to the agent's document for that patient.
+:func:`run_load` is the load generator (asyncio, one ``httpx.AsyncClient`` per virtual
+patient, in a thread of the test process): ``n`` virtual patients behaving as a
+:class:`Workload` says (people with think times, or a closed loop without them): pre-login,
+login, key bundle (unwrapped), block fetches, logout. The patients alternate between the two
+processes. Every block is checked: the patient's own handle, the pharmacy signature (the key
+pinned in the bundle), decryption, and a plaintext equal to the agent's document for that
+patient.
 
 Registration skips Argon2id: the auth key and unlock key are random stand-ins for what the
 browser derives (the server only ever sees the auth key, so it cannot tell, and does the same
@@ -28,7 +30,9 @@ import dataclasses
 import datetime as dt
 import hashlib
 import http.cookiejar
+import math
 import os
+import random
 import resource
 import statistics
 import subprocess
@@ -295,10 +299,18 @@ class LoadResult:
     client_cpu_s: float
     server_cpu_s: float
     patients_verified: int
+    #: Patients who got at least one block (people who arrived late in a short run may not).
+    patients_fetched: int = 0
     sync_overlap: float = 0.0
-    think: float = 0.0
+    workload: str = "closed"
     loadavg: float = 0.0
     loop_lag_ms: list[float] = dataclasses.field(default_factory=list)
+    #: ``perf_counter`` at the start of each block fetch (same order as ``block_ms``).
+    block_at: list[float] = dataclasses.field(default_factory=list)
+    #: The block fetches that started while the agent's sync was running.
+    sync_block_ms: list[float] = dataclasses.field(default_factory=list)
+    started: float = 0.0
+    loadavg_start: float = 0.0
 
     def pct(self, values: list[float], q: float) -> float:
         if not values:
@@ -309,13 +321,17 @@ class LoadResult:
     def summary(self) -> dict[str, Any]:
         return {
             "n": self.n,
-            "think_s": self.think,
+            "workload": self.workload,
             "seconds": round(self.seconds, 1),
             "requests_per_s": round(self.requests / self.seconds, 1),
             "blocks_per_s": round(self.blocks / self.seconds, 1),
             "block_p50_ms": round(self.pct(self.block_ms, 0.5), 1),
             "block_p99_ms": round(self.pct(self.block_ms, 0.99), 1),
             "block_max_ms": round(max(self.block_ms, default=float("nan")), 1),
+            # Only the fetches that started while the agent's sync was running.
+            "block_during_sync": len(self.sync_block_ms),
+            "block_during_sync_p50_ms": round(self.pct(self.sync_block_ms, 0.5), 1),
+            "block_during_sync_p99_ms": round(self.pct(self.sync_block_ms, 0.99), 1),
             "login_p50_ms": round(self.pct(self.login_ms, 0.5), 1),
             "login_p99_ms": round(self.pct(self.login_ms, 0.99), 1),
             "errors": len(self.errors),
@@ -325,11 +341,13 @@ class LoadResult:
             "client_cpu_ms_per_request": round(self.client_cpu_s * 1000 / max(self.requests, 1), 2),
             "server_cpu_ms_per_request": round(self.server_cpu_s * 1000 / max(self.requests, 1), 2),
             "patients_verified": self.patients_verified,
+            "patients_fetched": self.patients_fetched,
             "sync_overlap": round(self.sync_overlap, 2),
             # Cores the two servers and the load generator actually got: on a shared machine
             # this, not the code, often sets the latency.
             "server_cores_used": round(self.server_cpu_s / self.seconds, 2),
             "client_cores_used": round(self.client_cpu_s / self.seconds, 2),
+            "loadavg_1min_at_start": round(self.loadavg_start, 1),
             "loadavg_1min_at_end": round(self.loadavg, 1),
             "client_loop_lag_p99_ms": round(self.pct(self.loop_lag_ms, 0.99), 1),
             "client_loop_lag_max_ms": round(max(self.loop_lag_ms, default=float("nan")), 1),
@@ -338,14 +356,17 @@ class LoadResult:
     def line(self) -> str:
         s = self.summary()
         return (
-            f"N={s['n']} think {s['think_s']} s: {s['requests_per_s']} req/s "
+            f"N={s['n']} {s['workload']}: {s['requests_per_s']} req/s "
             f"({s['blocks_per_s']} blocks/s), block "
-            f"p50 {s['block_p50_ms']} ms p99 {s['block_p99_ms']} ms max {s['block_max_ms']} ms, "
+            f"p50 {s['block_p50_ms']} ms p99 {s['block_p99_ms']} ms max {s['block_max_ms']} ms "
+            f"(during the sync: {s['block_during_sync']} fetches, p50 "
+            f"{s['block_during_sync_p50_ms']} ms p99 {s['block_during_sync_p99_ms']} ms), "
             f"login p50 {s['login_p50_ms']} ms p99 {s['login_p99_ms']} ms, errors "
             f"{s['errors']}; CPU per request: load generator {s['client_cpu_ms_per_request']} "
             f"ms, servers {s['server_cpu_ms_per_request']} ms; cores used: servers "
             f"{s['server_cores_used']}, load generator {s['client_cores_used']}; sync overlap "
-            f"{s['sync_overlap']}; load average {s['loadavg_1min_at_end']}; load generator "
+            f"{s['sync_overlap']}; load average {s['loadavg_1min_at_start']} -> "
+            f"{s['loadavg_1min_at_end']}; load generator "
             f"loop lag p99 {s['client_loop_lag_p99_ms']} ms max {s['client_loop_lag_max_ms']} ms"
         )
 
@@ -358,6 +379,7 @@ class _Verifier:
         self.seen: dict[str, int] = {}
         self.pharmacy_key: bytes | None = None
         self.ok = False
+        self.fetched = False
 
     def bundle(self, body: dict[str, Any]) -> None:
         keys = fmt.unwrap_key_bundle(
@@ -371,6 +393,7 @@ class _Verifier:
         self.pharmacy_key = keys.pharmacy_public_key
 
     def block(self, body: dict[str, Any]) -> None:
+        self.fetched = True
         if body["handle"] != self.p.handle:
             raise AssertionError("another patient's block")
         if body["state"] == "deleted" and self.p.gone:
@@ -394,65 +417,157 @@ class _Verifier:
         self.ok = True
 
 
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    """How each virtual patient behaves.
+
+    ``closed``: a closed loop without think time (pre-login, login, key bundle, ``reads`` block
+    fetches, logout, again at once): every patient always has a request in flight, so this
+    measures capacity (throughput at saturation), and its latencies are queueing, mostly in the
+    load generator itself on this machine.
+
+    ``people``: patients as people (the realistic workload, where the latency target applies).
+    A visit is pre-login, login, key bundle, a block fetch; then the patient reads for a think
+    time and then, with probability ``1 - 1 / reads_mean``, fetches it again (a reload, a new
+    tab), else logs out; after a think time the next visit starts (the next
+    patient takes the place: N stays the number of patients using the portal at once). Think
+    times are log-normal, median ``think_median`` seconds, shape ``think_sigma``, cut to
+    [``think_min``, ``think_max``] (median 3 s, sigma 1: mean 4.9 s, 90 % between 0.6 and 16 s);
+    the patients arrive at random moments over the first ``think_median`` seconds.
+    """
+
+    name: str
+    reads_mean: float = 5.0
+    think_median: float = 0.0
+    think_sigma: float = 1.0
+    think_min: float = 0.2
+    think_max: float = 60.0
+
+    def think(self, rng: random.Random) -> float:
+        if self.think_median <= 0:
+            return 0.0
+        t = rng.lognormvariate(math.log(self.think_median), self.think_sigma)
+        return min(self.think_max, max(self.think_min, t))
+
+
+CLOSED = Workload("closed")
+PEOPLE = Workload(
+    "people",
+    reads_mean=3.0,
+    think_median=float(os.environ.get("RXVAULT_LOAD_THINK_MEDIAN", "3")),
+)
+
+
+class _Client:
+    """One virtual patient's requests, timed, with what failed named (the step, the cause chain,
+    whether the connection was new or reused, and the last transport event seen)."""
+
+    def __init__(
+        self, http: httpx.AsyncClient, base: str, verifier: _Verifier, result: LoadResult
+    ) -> None:
+        self.http = http
+        self.base = base
+        self.v = verifier
+        self.result = result
+        self.cookie: dict[str, str] = {}
+        self.events: list[str] = []
+
+    async def _trace(self, name: str, info: dict[str, Any]) -> None:
+        self.events.append(name)
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        self.events = []
+        r = await self.http.request(
+            method, self.base + path, extensions={"trace": self._trace}, **kwargs
+        )
+        self.result.requests += 1
+        r.raise_for_status()
+        return r
+
+    async def login(self) -> None:
+        p = self.v.p
+        t0 = time.perf_counter()
+        await self.call("POST", "/api/v1/prelogin", json={"username": p.username}, headers=JSON)
+        r = await self.call(
+            "POST",
+            "/api/v1/login",
+            json={"username": p.username, "auth_key": b64(p.auth_key)},
+            headers=JSON,
+        )
+        token = r.cookies.get(COOKIE) or _cookie(r)
+        self.cookie = {"Cookie": f"{COOKIE}={token}", "Accept": "application/json"}
+        r = await self.call("GET", "/api/v1/me/key-bundle", headers=self.cookie)
+        self.v.bundle(r.json())
+        self.result.login_ms.append((time.perf_counter() - t0) * 1000)
+        self.result.logins += 1
+
+    async def block(self) -> None:
+        t0 = time.perf_counter()
+        r = await self.call("GET", "/api/v1/me/block", headers=self.cookie)
+        elapsed = (time.perf_counter() - t0) * 1000
+        self.v.block(r.json())
+        self.result.block_ms.append(elapsed)
+        self.result.block_at.append(t0)
+        self.result.blocks += 1
+
+    async def logout(self) -> None:
+        await self.call("POST", "/api/v1/logout", json={}, headers={**JSON, **self.cookie})
+
+    def failed(self, step: str, exc: BaseException, t0: float) -> None:
+        causes = []
+        e: BaseException | None = exc
+        while e is not None and len(causes) < 4:
+            causes.append(f"{type(e).__name__}: {str(e)[:120]}".rstrip(": "))
+            e = e.__cause__ or e.__context__
+        connection = "new" if "connection.connect_tcp.complete" in self.events else "reused"
+        last = self.events[-1] if self.events else "none"
+        self.result.errors.append(
+            f"{self.v.p.username} {step}: {' <- '.join(causes)} (connection {connection}, last "
+            f"event {last}; after {time.perf_counter() - t0:.1f} s, at "
+            f"{t0 - self.result.started:.1f} s)"
+        )
+
+
 async def _patient_loop(
-    http: httpx.AsyncClient,
-    base: str,
-    verifier: _Verifier,
-    stop: float,
-    reads: int,
-    think: float,
-    result: LoadResult,
+    client: _Client, stop: float, workload: Workload, rng: random.Random
 ) -> None:
-    p = verifier.p
+    async def pause() -> bool:
+        """A think time (cut at the end of the run); False when the run is over."""
+        left = stop - time.perf_counter()
+        if left <= 0:
+            return False
+        await asyncio.sleep(min(left, workload.think(rng)))
+        return time.perf_counter() < stop
+
+    if workload.think_median > 0:  # arrivals spread over the first seconds, not all at once
+        await asyncio.sleep(min(rng.uniform(0, workload.think_median), stop - time.perf_counter()))
     step = ""
     while time.perf_counter() < stop:
+        t0 = time.perf_counter()
         try:
-            t0 = time.perf_counter()
-            step = "prelogin"
-            r = await http.post(
-                base + "/api/v1/prelogin", json={"username": p.username}, headers=JSON
-            )
-            r.raise_for_status()
             step = "login"
-            r = await http.post(
-                base + "/api/v1/login",
-                json={"username": p.username, "auth_key": b64(p.auth_key)},
-                headers=JSON,
-            )
-            r.raise_for_status()
-            token = r.cookies.get(COOKIE) or _cookie(r)
-            cookie = {"Cookie": f"{COOKIE}={token}", "Accept": "application/json"}
-            step = "key-bundle"
-            r = await http.get(base + "/api/v1/me/key-bundle", headers=cookie)
-            r.raise_for_status()
-            verifier.bundle(r.json())
-            result.login_ms.append((time.perf_counter() - t0) * 1000)
-            result.logins += 1
-            result.requests += 3
-            for _ in range(reads):
+            await client.login()
+            reads = 0
+            while True:
                 step = "block"
                 t0 = time.perf_counter()
-                r = await http.get(base + "/api/v1/me/block", headers=cookie)
-                elapsed = (time.perf_counter() - t0) * 1000
-                result.requests += 1
-                r.raise_for_status()
-                verifier.block(r.json())
-                result.block_ms.append(elapsed)
-                result.blocks += 1
-                if time.perf_counter() >= stop:
+                await client.block()
+                reads += 1
+                if not await pause():
                     break
-                if think:
-                    await asyncio.sleep(think)
+                if workload.think_median > 0:
+                    if rng.random() < 1 / workload.reads_mean:
+                        break
+                elif reads >= workload.reads_mean:
+                    break
             step = "logout"
-            r = await http.post(base + "/api/v1/logout", json={}, headers={**JSON, **cookie})
-            result.requests += 1
-            r.raise_for_status()
+            t0 = time.perf_counter()
+            await client.logout()
         except Exception as exc:  # every failure is counted and named, never hidden
-            result.errors.append(
-                f"{p.username} {step}: {type(exc).__name__}: {str(exc)[:200]} "
-                f"(after {time.perf_counter() - t0:.1f} s)"
-            )
+            client.failed(step, exc, t0)
             await asyncio.sleep(0.05)
+        if workload.think_median > 0:
+            await pause()
 
 
 async def _lag_monitor(stop: float, result: LoadResult) -> None:
@@ -495,48 +610,71 @@ def run_load(
     n: int,
     seconds: float,
     *,
-    reads: int = 5,
-    think: float = 0.0,
+    workload: Workload = CLOSED,
     sync: subprocess.Popen[str] | None = None,
+    seed: int = 0,
 ) -> LoadResult:
-    """``n`` patients (the first ``n`` registered) for ``seconds``; see the module docstring.
-    ``think``: a pause after each block fetch (0: a closed loop, the servers' capacity)."""
+    """``n`` patients (the first ``n`` registered) for ``seconds``, behaving as ``workload``
+    says; see the module docstring."""
     patients = world.patients[:n]
     if len(patients) < n:
         raise AssertionError(f"only {len(world.patients)} patients are registered")
-    result = LoadResult(n, 0.0, 0, 0, 0, [], [], [], 0.0, 0.0, 0, think=think)
+    result = LoadResult(n, 0.0, 0, 0, 0, [], [], [], 0.0, 0.0, 0, workload=workload.name)
+    result.loadavg_start = os.getloadavg()[0]
     verifiers = [_Verifier(p) for p in patients]
     cpu0 = sum(cpu_seconds(pid) for pid in world.pids)
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     overlap = _Overlap(sync)
 
     async def main() -> None:
-        # Idle connections are dropped after 2 s, before uvicorn's 5 s keep-alive timeout:
-        # with both at 5 s (httpx's default), a request sent on a connection the server is
-        # closing fails ("Server disconnected without sending a response"), as a proxy whose
-        # upstream keep-alive outlives the server's would. Found by this harness.
-        limits = httpx.Limits(
-            max_connections=n + 4, max_keepalive_connections=n + 4, keepalive_expiry=2.0
-        )
-        async with httpx.AsyncClient(timeout=60, limits=limits, cookies=NoCookies()) as http:
+        # One client, with its own connection pool, per patient (as each patient has a
+        # browser): a patient's requests never share a pool with another's. With one pool for
+        # all, requests failed with ReadError at N = 200 (found by this harness): httpcore
+        # 1.0.9's pool hands an idle connection to a queued request, and before that request's
+        # task runs (seconds later when the event loop lags), another task's pass sees the
+        # connection still idle and past its keep-alive expiry and closes it, under the request
+        # once it has started (encode/httpcore#1110). In a pool used by one patient at a time
+        # there is no other task to do that. Idle connections are dropped (30 s) well before
+        # the server's keep-alive timeout (75 s): a client that keeps them as long as the
+        # server does sends requests on connections the server is closing.
+        limits = httpx.Limits(max_connections=2, max_keepalive_connections=2, keepalive_expiry=30.0)
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [
+                await stack.enter_async_context(
+                    httpx.AsyncClient(timeout=60, limits=limits, cookies=NoCookies())
+                )
+                for _ in verifiers
+            ]
             stop = time.perf_counter() + seconds
             await asyncio.gather(
                 _lag_monitor(stop, result),
                 *(
-                    _patient_loop(http, world.urls[i % 2], v, stop, reads, think, result)
+                    _patient_loop(
+                        _Client(clients[i], world.urls[i % 2], v, result),
+                        stop,
+                        workload,
+                        random.Random(seed * 100_003 + i),
+                    )
                     for i, v in enumerate(verifiers)
                 ),
             )
 
     started = time.perf_counter()
+    result.started = started
     overlap.start()
     _run_in_own_thread(main)
     result.seconds = time.perf_counter() - started
     result.sync_overlap = overlap.stop(result.seconds)
+    if sync is not None:
+        end = started + overlap.ended if overlap.ended is not None else float("inf")
+        result.sync_block_ms = [
+            ms for at, ms in zip(result.block_at, result.block_ms, strict=True) if at < end
+        ]
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     result.client_cpu_s = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
     result.server_cpu_s = sum(cpu_seconds(pid) for pid in world.pids) - cpu0
     result.patients_verified = sum(1 for v in verifiers if v.ok)
+    result.patients_fetched = sum(1 for v in verifiers if v.fetched)
     result.loadavg = os.getloadavg()[0]
     return result
 
@@ -594,6 +732,20 @@ class RssSampler:
                 (time.monotonic() - self._t0, [rss_bytes(pid) for pid in self.pids])
             )
             self._stop.wait(self.interval)
+
+    def curve(self, step: float) -> list[list[float]]:
+        """Per ``step`` seconds from the start: each process's median RSS in MB."""
+        out = []
+        t = 0.0
+        while chunk := [s[1] for s in self.samples if t <= s[0] < t + step]:
+            out.append(
+                [
+                    round(statistics.median(c[i] for c in chunk) / 1e6, 1)
+                    for i in range(len(self.pids))
+                ]
+            )
+            t += step
+        return out
 
     def growth(self, window: float, span: float = 60.0) -> list[float]:
         """Per process: median RSS over the last ``span`` seconds against the median over the

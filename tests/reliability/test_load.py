@@ -2,13 +2,23 @@
 pepper), N concurrent patients logging in and reading their block while the agent uploads a
 full sync to one of the processes (helpers in ``_load.py``).
 
-Each virtual patient runs a closed loop without think time (pre-login, login, key bundle, five
-block fetches, logout), alternating between the two processes; every block is verified and
-decrypted and must be the agent's document for that patient. Before each N, ``add_keys``
-registers a few hundred more patients' keys, so the sync started with the load is a full sync
-of all of them (sealed by the agent, verified and stored by the server).
+Two workloads (``_load.Workload``), the patients alternating between the two processes:
 
-Short form (``make test``): N = 10 and 50, ``RXVAULT_LOAD_SHORT_SECONDS`` (default 4) each.
+- **people** (the realistic one, where the latency target applies): each patient logs in
+  (pre-login, login, key bundle), fetches their block, reads it for a think time (log-normal,
+  median ``RXVAULT_LOAD_THINK_MEDIAN`` = 3 s), then fetches it again or logs out (three
+  fetches per visit on average), and after another think time the next visit begins;
+- **closed** (saturation): the same requests in a closed loop without think time (five fetches
+  per visit), every patient always waiting for an answer: this measures throughput at
+  capacity; its latencies are queueing (much of it in the load generator itself).
+
+Every block is verified and decrypted and must be the agent's document for that patient.
+Before each run, ``add_keys`` registers more patients' keys, so the sync started with the load
+is a full sync of all of them (sealed by the agent, verified and stored by the server); the
+block-fetch latencies are also given for the fetches made while that sync was running.
+
+Short form (``make test``): N = 10 and 50 closed loop and N = 50 as people,
+``RXVAULT_LOAD_SHORT_SECONDS`` (default 4) each.
 Asserts zero errors, every patient verified its own block, the audit log holds exactly one
 entry per block fetch and login, and the audit chain verifies. Throughput and latency are
 printed and written to ``$RXVAULT_LOAD_REPORT`` when set (never asserted: timing asserts are
@@ -16,14 +26,14 @@ banned in unit tests).
 
 Long form (``make soak``, marked ``long``):
 
-- ``test_load_long``: N = 10, 50, 200 in a closed loop, then N = 50 and 200 with a one-second
-  pause after each block fetch (patients as people, not a stress loop), for
+- ``test_load_long``: N = 10, 50, 200 as people, then N = 10, 50, 200 in a closed loop, for
   ``RXVAULT_LOAD_SECONDS`` (default 60) each;
-- ``test_soak``: ``RXVAULT_SOAK_PATIENTS`` (default 50) patients for ``RXVAULT_SOAK_SECONDS``
-  (default 1800) while the agent runs a day of changes and a sync in a loop; the RSS of both
-  server processes is sampled from ``/proc`` every 5 s and must be stable: over the last 10
-  minutes (or the last third of a shorter soak), the median RSS of the last minute is at most
-  5 % above the median of the first minute of that window. Zero errors.
+- ``test_soak``: ``RXVAULT_SOAK_PATIENTS`` (default 50) patients in a closed loop (the most
+  requests: the most to leak) for ``RXVAULT_SOAK_SECONDS`` (default 1800) while the agent
+  runs a day of changes and a sync in a loop; the RSS of both server processes is sampled
+  from ``/proc`` every 5 s and must be stable: over the last 10 minutes (or the last third of
+  a shorter soak), the median RSS of the last minute is at most 5 % above the median of the
+  first minute of that window. Zero errors.
 """
 
 from __future__ import annotations
@@ -43,7 +53,7 @@ from rxvault.server import _audit
 from rxvault.server._db import transaction
 from rxvault.server.cli import KEEP_ALIVE_SECONDS
 
-from ._load import LoadResult, RssSampler, World, run_load
+from ._load import CLOSED, PEOPLE, LoadResult, RssSampler, Workload, World, run_load
 
 #: Keys added before each N: the full sync that runs during that N's load.
 SYNC_SHORT = 200
@@ -73,7 +83,10 @@ def _check(world: World, results: list[LoadResult], pharmacy_syncs: int) -> None
             f"N={r.n}: {len(r.errors)} errors, first: {r.errors[:5]}; servers logged: "
             + "\n".join(logged[:40])
         )
-        assert r.patients_verified == r.n, f"N={r.n}: only {r.patients_verified} verified"
+        # Every patient who got a block verified it; in a closed loop every patient got one.
+        assert r.patients_verified == r.patients_fetched > 0, (r.patients_verified, r.n)
+        if r.workload == "closed":
+            assert r.patients_verified == r.n, f"N={r.n}: only {r.patients_verified} verified"
         assert r.blocks > 0
     assert logged == [], "the servers logged:\n" + "\n".join(logged[:40])
     counts = world.audit_counts()
@@ -86,12 +99,14 @@ def _check(world: World, results: list[LoadResult], pharmacy_syncs: int) -> None
     assert report.ok, report.problems
 
 
-def _phase(world: World, n: int, seconds: float, keys: int, think: float = 0.0) -> LoadResult:
+def _phase(
+    world: World, n: int, seconds: float, keys: int, workload: Workload = CLOSED
+) -> LoadResult:
     added = world.add_keys(keys)
     assert added == keys
     sync = world.start_sync()
     try:
-        result = run_load(world, n, seconds, sync=sync, think=think)
+        result = run_load(world, n, seconds, sync=sync, workload=workload)
     finally:
         out, _ = sync.communicate(timeout=900)
     assert sync.returncode == 0, out[-2000:]
@@ -111,25 +126,25 @@ def test_load_short(tmp_path: Path) -> None:
         world.register_patients(50)
         world.sync()  # the load patients' blocks
         results = [_phase(world, n, seconds, SYNC_SHORT) for n in (10, 50)]
+        results.append(_phase(world, 50, seconds, SYNC_SHORT, PEOPLE))
         _report("short", results)
-        _check(world, results, pharmacy_syncs=3)
+        _check(world, results, pharmacy_syncs=4)
 
 
 @pytest.mark.long
 def test_load_long(tmp_path: Path) -> None:
-    """N = 10, 50, 200 in a closed loop, then N = 50 and 200 fetching a block a second each, for
-    ``RXVAULT_LOAD_SECONDS`` (default 60) each, each during a full sync of
-    ``RXVAULT_LOAD_SYNC_KEYS`` (default 50 per second of load) newly registered keys."""
+    """N = 10, 50, 200 as people, then in a closed loop, for ``RXVAULT_LOAD_SECONDS`` (default
+    60) each, each during a full sync of ``RXVAULT_LOAD_SYNC_KEYS`` (default 50 per second of
+    load) newly registered keys."""
     seconds = float(os.environ.get("RXVAULT_LOAD_SECONDS", "60"))
     keys = int(os.environ.get("RXVAULT_LOAD_SYNC_KEYS", str(int(seconds * 50))))
-    with _world(tmp_path, size=int((200 + 5 * keys) * 1.1) + 100) as world:
+    with _world(tmp_path, size=int((200 + 6 * keys) * 1.1) + 100) as world:
         world.register_patients(200)
         world.sync()
-        results = [_phase(world, n, seconds, keys) for n in (10, 50, 200)]
-        # Patients as people use the portal: a block fetch a second each, not a tight loop.
-        results += [_phase(world, n, seconds, keys, think=1.0) for n in (50, 200)]
+        results = [_phase(world, n, seconds, keys, PEOPLE) for n in (10, 50, 200)]
+        results += [_phase(world, n, seconds, keys, CLOSED) for n in (10, 50, 200)]
         _report("long", results, {"sync_keys_per_phase": keys})
-        _check(world, results, pharmacy_syncs=6)
+        _check(world, results, pharmacy_syncs=7)
 
 
 @pytest.mark.long
@@ -169,6 +184,8 @@ def test_soak(tmp_path: Path) -> None:
             "rss_mb_peak": [round(b / 1e6, 1) for b in peak],
             "rss_growth_last_window": [round(g, 4) for g in growth],
             "window_seconds": window,
+            # The growth curve: each process's median RSS (MB) per 5 minutes of the soak.
+            "rss_mb_per_5_minutes": rss.curve(300.0),
             "total": total.summary(),
         }
         print(f"soak: {json.dumps(extra)}")
@@ -185,12 +202,14 @@ def _merge(results: list[LoadResult]) -> LoadResult:
         total.blocks += r.blocks
         total.logins += r.logins
         total.block_ms += r.block_ms
+        total.sync_block_ms += r.sync_block_ms
         total.login_ms += r.login_ms
         total.loop_lag_ms += r.loop_lag_ms
         total.errors += r.errors
         total.client_cpu_s += r.client_cpu_s
         total.server_cpu_s += r.server_cpu_s
         total.patients_verified = max(total.patients_verified, r.patients_verified)
+        total.patients_fetched = max(total.patients_fetched, r.patients_fetched)
     total.sync_overlap = sum(r.sync_overlap * r.seconds for r in results) / total.seconds
     total.loadavg = sum(r.loadavg for r in results) / len(results)
     return total
