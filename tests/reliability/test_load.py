@@ -51,7 +51,7 @@ import pytest
 from rxvault.demo._next_day import next_day
 from rxvault.server import _audit
 from rxvault.server._db import transaction
-from rxvault.server.cli import KEEP_ALIVE_SECONDS
+from rxvault.server.cli import KEEP_ALIVE_SECONDS, MALLOC_ARENAS
 
 from ._load import CLOSED, PEOPLE, LoadResult, RssSampler, Workload, World, run_load
 
@@ -114,10 +114,11 @@ def _phase(
 
 
 @pytest.fixture(autouse=True)
-def _keep_alive(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The servers keep idle connections as long as ``rxvault serve`` does (the harness runs
-    uvicorn directly, through ``tests/server_process.py``)."""
+def _as_rxvault_serve(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The servers keep idle connections as long as ``rxvault serve`` does, and have as many
+    malloc arenas (the harness runs uvicorn directly, through ``tests/server_process.py``)."""
     monkeypatch.setenv("UVICORN_TIMEOUT_KEEP_ALIVE", str(KEEP_ALIVE_SECONDS))
+    monkeypatch.setenv("MALLOC_ARENA_MAX", str(MALLOC_ARENAS))
 
 
 def test_load_short(tmp_path: Path) -> None:
@@ -243,3 +244,31 @@ def test_serve_keeps_idle_connections_longer_than_clients(
     assert result.exit_code == 0, result.output
     client_idle = httpx.Limits().keepalive_expiry or 0.0
     assert seen["timeout_keep_alive"] >= max(60, 2 * client_idle)
+
+
+def test_serve_caps_malloc_arenas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression (found by the soak): the ingesting process's memory grew in steps from
+    glibc's per-thread malloc arenas; ``rxvault serve`` caps them for itself and its workers,
+    unless the operator chose a value."""
+    import base64
+
+    import uvicorn
+    from click.testing import CliRunner
+
+    from rxvault.server._db import create_db_engine, migrate
+    from rxvault.server.cli import serve_command
+
+    url = f"sqlite:///{tmp_path / 'server.db'}"
+    engine = create_db_engine(url)
+    migrate(engine)
+    engine.dispose()
+    monkeypatch.setenv("RXVAULT_DATABASE_URL", url)
+    monkeypatch.setenv("RXVAULT_PEPPER", base64.b64encode(os.urandom(32)).decode())
+    monkeypatch.setenv("RXVAULT_CONFIG", "")
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert CliRunner().invoke(serve_command, []).exit_code == 0
+    assert os.environ["MALLOC_ARENA_MAX"] == str(MALLOC_ARENAS)
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert CliRunner().invoke(serve_command, []).exit_code == 0
+    assert os.environ["MALLOC_ARENA_MAX"] == "4"

@@ -412,6 +412,29 @@ def audit_verify(config: Path | None) -> None:
 #: connection the server is closing then fails; found by tests/reliability/test_load.py).
 KEEP_ALIVE_SECONDS = 75
 
+#: glibc malloc arenas per server process. By default glibc gives each thread that allocates
+#: concurrently an arena of its own (up to 8 per core), and the request threads' arenas keep
+#: the freed memory of their peaks: in the soak of tests/reliability/test_load.py the process
+#: that ingests the batches grew step by step (+29 % in 30 minutes) with no growth of live
+#: Python objects (tracemalloc); with 2 arenas it stayed flat. Set unless the operator already
+#: set ``MALLOC_ARENA_MAX``.
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> None:
+    """Cap glibc's malloc arenas in this process (``mallopt``) and, through the environment, in
+    the worker processes uvicorn starts. No effect where the C library is not glibc."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
+        return
+    os.environ["MALLOC_ARENA_MAX"] = str(arenas)
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-8, arenas)  # M_ARENA_MAX
+
 
 @click.command(name="serve")
 @CONFIG_OPTION
@@ -451,6 +474,7 @@ def serve_command(
     # method, path, status, time and request id.
     log_config = copy.deepcopy(LOGGING_CONFIG)
     log_config["loggers"]["rxvault"] = {"handlers": ["default"], "level": "INFO"}
+    limit_malloc_arenas()
     uvicorn.run(
         "rxvault.server._asgi:app",
         factory=True,
