@@ -117,8 +117,8 @@ def register_command(server: str, username: str, code: str) -> None:
     "--state-file",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Where this computer remembers the newest records version shown, so that an older "
-    "copy is refused later (default: RXVAULT_PATIENT_STATE, else "
+    help="Where this computer remembers the newest records version and pharmacy sync statement "
+    "shown, so that an older copy is refused later (default: RXVAULT_PATIENT_STATE, else "
     "~/.local/state/rxvault/patient-versions.json).",
 )
 def fetch_command(server: str, username: str, output: Path | None, state_file: Path | None) -> None:
