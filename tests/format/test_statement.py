@@ -306,3 +306,18 @@ def test_integers_beyond_2_53_are_refused(member: str) -> None:
         fmt.verify_statement(body + PHARMACY.sign(body), PHARMACY.public_bytes())
     largest = fmt.verify_statement(signed({**GOOD, member: 2**53 - 1}), PHARMACY.public_bytes())
     assert getattr(largest, member) == 2**53 - 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    index=st.integers(-(2**60), 2**60),
+    size=st.integers(0, 2**53 - 1),
+    path=st.lists(st.binary(min_size=30, max_size=33), max_size=60),
+    version=st.integers(-5, 2**64),
+)
+def test_inclusion_check_raises_only_format_errors(
+    index: int, size: int, path: list[bytes], version: int
+) -> None:
+    statement = fmt.Statement(PHARMACY.pharmacy_id, 1, WHEN, size, bytes(32))
+    with pytest.raises(fmt.FormatError):
+        fmt.verify_inclusion(statement, fmt.Leaf("ab" * 16, version, False), index, path)
