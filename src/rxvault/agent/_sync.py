@@ -40,6 +40,7 @@ from rxvault.agent._report import Reporter, Summary, log
 from rxvault.agent._seal import SealJob, seal_stream, workers_for
 from rxvault.agent._source import SourceRead, read_source
 from rxvault.agent._state import PatientRow, State, now_text, open_state
+from rxvault.agent._statement import send_statement
 from rxvault.format import make_batch, make_tombstone, new_batch_id
 
 __all__ = ["SyncOptions", "run_sync"]
@@ -472,6 +473,8 @@ def _run(
             state.set(c, "last_patient_count", str(len(docs)))
             state.set(c, "last_sync_at", now_text())
         crash_point("seen")
+        # Last, every batch acknowledged: the signed statement of what the server now holds.
+        send_statement(ctx, api, state, summary, as_of=as_of)
     finally:
         uploader.close()
         summary.bytes_sent = api.bytes_sent
