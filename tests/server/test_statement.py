@@ -234,6 +234,22 @@ def test_packed_leaves_are_the_format_leaf_bytes() -> None:
     assert server_statement._Snapshot(1, b"", b"", fmt.merkle_tree([])).index_of("0" * 32) is None
 
 
+def test_the_cache_keeps_trees_within_its_leaf_budget() -> None:
+    def snapshot(tag: bytes, n: int) -> Any:
+        leaves = [fmt.Leaf(f"{i:032x}", 1, False) for i in range(n)]
+        packed = server_statement.pack_leaves(leaves)
+        return server_statement._Snapshot(1, tag, packed, fmt.merkle_tree(leaves))
+
+    cache = server_statement._Cache(10)
+    a, b, c = snapshot(b"a", 4), snapshot(b"b", 5), snapshot(b"c", 12)
+    cache.put(a)
+    cache.put(b)
+    cache.put(a)  # again: counted once, and now the most recent
+    assert (cache.get(b"a"), cache.get(b"b"), cache.leaves) == (a, b, 9)
+    cache.put(c)  # over the budget alone: the most recent is always kept
+    assert (cache.get(b"a"), cache.get(b"b"), cache.get(b"c"), cache.leaves) == (None, None, c, 12)
+
+
 def test_the_migration_round_trips(engine) -> None:
     # a downgrade of the new revision drops the table, the upgrade brings it back
     from rxvault.server._db import migrate

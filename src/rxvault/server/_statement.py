@@ -40,8 +40,9 @@ router = APIRouter(prefix="/api/v1/agent", tags=["agent"])
 #: one leaf of a snapshot: handle (32 ASCII hex characters), u64 version, state byte
 LEAF = struct.Struct(">32sQB")
 LIVE, DELETED = 1, 2
-#: statements (with their built trees) kept per process
-CACHED_STATEMENTS = 16
+#: leaves of the statements whose built trees a process keeps (about 200 bytes each: the tree's
+#: nodes and the packed leaves), beyond the most recent statement, which is always kept
+CACHED_LEAVES = 500_000
 
 
 def server_leaves(session: Session, pharmacy_id: int) -> list[_crypto.Leaf]:
@@ -90,6 +91,10 @@ class _Snapshot:
     leaves: bytes
     tree: _crypto.MerkleTree
 
+    @property
+    def size(self) -> int:
+        return len(self.leaves) // LEAF.size
+
     def index_of(self, handle: str) -> int | None:
         """The leaf index of ``handle`` (binary search in the packed leaves), or None."""
         key = handle.encode("ascii")
@@ -110,8 +115,9 @@ class _Cache:
     """The built trees of recent statements, keyed by the statement bytes (which sign the root,
     so equal bytes mean equal leaves, whatever the database)."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
+    def __init__(self, max_leaves: int) -> None:
+        self.max_leaves = max_leaves
+        self.leaves = 0
         self.items: collections.OrderedDict[bytes, _Snapshot] = collections.OrderedDict()
         self.lock = threading.Lock()
         self.build_lock = threading.Lock()
@@ -125,17 +131,22 @@ class _Cache:
 
     def put(self, snapshot: _Snapshot) -> None:
         with self.lock:
+            old = self.items.pop(snapshot.statement, None)
+            if old is not None:
+                self.leaves -= old.size
             self.items[snapshot.statement] = snapshot
-            self.items.move_to_end(snapshot.statement)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
+            self.leaves += snapshot.size
+            while self.leaves > self.max_leaves and len(self.items) > 1:
+                _, evicted = self.items.popitem(last=False)
+                self.leaves -= evicted.size
 
     def clear(self) -> None:
         with self.lock:
             self.items.clear()
+            self.leaves = 0
 
 
-_cache = _Cache(CACHED_STATEMENTS)
+_cache = _Cache(CACHED_LEAVES)
 
 
 def _statement_out(row: PharmacyStatement, parsed: _crypto.Statement) -> StatementOut:
