@@ -129,6 +129,7 @@ def agent_worker(home: Path) -> dict[str, Any]:
         "bytes_sent": summary.bytes_sent,
         "read": summary.patients_read,
         "phases": summary.phases,
+        "phases_cpu": summary.phases_cpu,
     }
 
 
@@ -493,9 +494,11 @@ def markdown(patients: int, r: dict[str, Any]) -> str:
         f"includes them). Daily run: {ratio:.1f}x faster than the straightforward pipeline, "
         "which does less (it neither seals nor uploads).",
         "",
-        "Where the time goes (wall seconds of the agent's main thread, median run; uploads "
-        "overlap the building and sealing of the next batch, so waiting for the server counts "
-        "only the time the agent had nothing else to do):",
+        "Where the time goes, median run: wall seconds of the agent's main thread / CPU "
+        "seconds of the agent's process in that time (all its threads, so CPU can exceed wall; "
+        "sealing workers in other processes are not counted). Uploads overlap the building and "
+        "sealing of the next batch, so waiting for the server counts only the time the agent "
+        "had nothing else to do:",
         "",
         "| phase | " + " | ".join(RUNS) + " |",
         "|---|" + "---:|" * len(RUNS),
@@ -508,8 +511,12 @@ def markdown(patients: int, r: dict[str, Any]) -> str:
     for phase in phases:
         cells = []
         for name in RUNS:
-            value = _median_run(runs, name).get("phases", {}).get(phase)
-            cells.append("" if value is None else f"{value:.2f}")
+            run = _median_run(runs, name)
+            value = run.get("phases", {}).get(phase)
+            cpu = run.get("phases_cpu", {}).get(phase)
+            cells.append(
+                "" if value is None else f"{value:.2f}" + ("" if cpu is None else f" / {cpu:.2f}")
+            )
         lines.append(f"| {phase} | " + " | ".join(cells) + " |")
     lines += ["", *_targets(r)]
     loads = ", ".join(f"{one['load'][0]:.1f}" for one in runs)

@@ -193,6 +193,8 @@ def test_versions_refused_as_stale_are_sent_again_newer(harness: Harness, agent:
         state.conn.execute(
             "UPDATE patients SET version = 0, sent_digest = NULL, server_state = 'none'"
         )
+        # a backup from before that sync has no record of a complete run either
+        state.conn.execute("DELETE FROM meta WHERE key = 'synced_source'")
     finally:
         state.close()
     summary = sync(agent)

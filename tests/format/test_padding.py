@@ -71,3 +71,21 @@ def test_typical_patients_share_the_floor_bucket() -> None:
         )
         sizes.add(len(_padding.pad(_padding.compress(doc))))
     assert sizes == {8192}
+
+
+def test_compress_uses_level_1_when_the_floor_bucket_holds_it() -> None:
+    doc = fmt.canonical_json({"fills": [{"n": i, "drug": "Atorvastatin"} for i in range(300)]})
+    assert _padding.compress(doc) == zlib.compress(doc, 1)
+    assert len(_padding.pad(_padding.compress(doc))) == _padding.PADDING_FLOOR
+
+
+def test_compress_is_never_in_a_larger_bucket_than_level_9() -> None:
+    # above the floor, level 9 is tried too and the shorter stream kept
+    doc = fmt.canonical_json(
+        {"fills": [{"n": i, "drug": f"Drug {i * 7919 % 10007}"} for i in range(4000)]}
+    )
+    stream = _padding.compress(doc)
+    assert len(stream) + 4 > _padding.PADDING_FLOOR
+    assert len(stream) == min(len(zlib.compress(doc, 1)), len(zlib.compress(doc, 9)))
+    assert len(stream) < len(zlib.compress(doc, 1))
+    assert _padding.decompress(stream) == doc

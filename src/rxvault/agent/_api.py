@@ -8,6 +8,7 @@ Any other refusal is :class:`ServerRefused` (exit code 2) with the server's own 
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import ipaddress
 import time
@@ -35,8 +36,15 @@ def b64(value: bytes) -> str:
     return base64.urlsafe_b64encode(value).rstrip(b"=").decode("ascii")
 
 
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
 def unb64(value: str) -> bytes:
-    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    """``base64.urlsafe_b64decode`` of unpadded text (the same, without its Python layers)."""
+    if not isinstance(value, str):
+        raise TypeError(f"base64 text expected, not {type(value).__name__}")
+    padded = (value + "=" * (-len(value) % 4)).encode("ascii")
+    return binascii.a2b_base64(padded.translate(_URLSAFE))
 
 
 def _is_loopback(host: str) -> bool:
@@ -179,12 +187,18 @@ class ServerApi:
 
     def key_directory(self, after: int) -> Iterator[dict[str, Any]]:
         """Every directory entry after the cursor ``after``, oldest first."""
+        for page in self.key_directory_pages(after):
+            yield from page
+
+    def key_directory_pages(self, after: int) -> Iterator[list[dict[str, Any]]]:
+        """The directory entries after the cursor ``after``, oldest first, a page at a time."""
         cursor = after
         while True:
             page = self._request(
                 "GET", "/key-directory", params={"after": cursor, "limit": 1000}
             ).json()
-            yield from page["entries"]
+            entries: list[dict[str, Any]] = page["entries"]
+            yield entries
             cursor = int(page["next_cursor"])
             if not page["more"]:
                 return

@@ -43,8 +43,10 @@ from rxvault.format import canonical_json
 __all__ = ["DOCUMENT_FORMAT", "Documents", "prepare"]
 
 DOCUMENT_FORMAT = "rxvault.document/1"
-#: Part of every digest's seed: a new way of hashing re-uploads every patient once.
-DIGEST_VERSION = "digest/3"
+#: Part of every digest's seed: a new way of hashing, or of writing a document from the same
+#: values, re-uploads every patient once. 4: times without the ".000" that Arrow's strftime
+#: appended to millisecond timestamps (the documented form is YYYY-MM-DDTHH:MM:SS).
+DIGEST_VERSION = "digest/4"
 _PATIENT = "_p"
 _ROWHASH = "_h"
 
@@ -86,6 +88,27 @@ def kind_of(t: pa.DataType) -> str | None:
     return None
 
 
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
+def _datetime_text(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``YYYY-MM-DDTHH:MM:SS`` of each timestamp (whole seconds, rounded down; nulls stay
+    null), the documented form of a document's times. numpy formats them, several times
+    faster than ``pyarrow.compute.strftime``, which also adds the fraction of a second of a
+    millisecond timestamp (``.000``)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    ticks = np.asarray(
+        pc.fill_null(array.view(pa.int64()), 0).to_numpy(zero_copy_only=False), dtype=np.int64
+    )
+    seconds = np.floor_divide(ticks, _PER_SECOND[array.type.unit]).astype("datetime64[s]")
+    text = np.datetime_as_string(seconds, unit="s")
+    mask = None
+    if array.null_count:
+        mask = ~np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    return pa.array(text, type=pa.string(), mask=mask)
+
+
 def _json_column(array: pa.ChunkedArray | pa.Array, fmap: FieldMap) -> list[Any]:
     """Values ready for canonical JSON (strings for dates, times and decimals)."""
     t = array.type
@@ -98,7 +121,7 @@ def _json_column(array: pa.ChunkedArray | pa.Array, fmap: FieldMap) -> list[Any]
         if max(abs(low), abs(high)) > _MAX_SAFE_INTEGER:
             array = array.cast(pa.string())
     if pa.types.is_timestamp(t):
-        array = pc.strftime(array, format="%Y-%m-%dT%H:%M:%S")
+        array = _datetime_text(array)
     elif pa.types.is_date(t) or pa.types.is_decimal(t) or pa.types.is_floating(t):
         array = array.cast(pa.string())
     values: list[Any] = array.to_pylist()
@@ -337,7 +360,7 @@ def _json_literals(column: pa.ChunkedArray | pa.Array, fmap: FieldMap) -> pa.Arr
     elif pa.types.is_boolean(t):
         return pc.fill_null(pc.if_else(array, "true", "false"), "null")
     elif pa.types.is_timestamp(t):
-        text = pc.strftime(array, format="%Y-%m-%dT%H:%M:%S")
+        text = _datetime_text(array)
     elif (
         pa.types.is_date(t)
         or pa.types.is_decimal(t)
@@ -471,9 +494,10 @@ def prepare(mapping: Mapping, source: SourceRead, pharmacy_name: str) -> Documen
     for section in mapping.sections:
         where = f"section {section.name!r} (table {section.table!r})"
         stable = source.tables[section.table].data
+        # The section's rows stay where they are: a row that is filtered out, or that belongs
+        # to no published patient, gets patient index -1 and is never summed, built or sorted
+        # (filtering a million-row table would copy every column).
         mask = _filter_mask(mapping, stable, section.filters, where)
-        if mask is not None:
-            stable = stable.filter(mask)
         skey = stable.column(section.patient_key)
         if skey.type != key_column.type:
             skey = _key_strings(skey)
@@ -481,10 +505,10 @@ def prepare(mapping: Mapping, source: SourceRead, pharmacy_name: str) -> Documen
         else:
             pkeys = key_column
         pidx = pc.index_in(skey, value_set=pkeys)
-        if pidx.null_count:  # rows of patients not published (filtered out, or unknown)
-            belongs = pc.is_valid(pidx)
-            stable = stable.filter(belongs)
-            pidx = pidx.filter(belongs)
+        p = np.asarray(pc.fill_null(pidx, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        if mask is not None:
+            p[~np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)] = -1
+        belongs = p >= 0
         rows = stable.num_rows
         own = [f for f in section.fields if f.join is None]
         for f in own:
@@ -502,18 +526,17 @@ def prepare(mapping: Mapping, source: SourceRead, pharmacy_name: str) -> Documen
             if local.type != remote.type:
                 local, remote = _key_strings(local), _key_strings(jtable.column(join.on))
             jidx = pc.index_in(local, value_set=remote)
-            matched = len(jidx) - jidx.null_count
-            with_key = len(local) - local.null_count
-            if with_key and not matched:
+            index = np.asarray(
+                pc.fill_null(jidx, -1).to_numpy(zero_copy_only=False), dtype=np.int64
+            )
+            has_key = np.asarray(local.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+            if np.any(has_key & belongs) and not np.any((index >= 0) & belongs):
                 raise mapping.error(
                     join.line,
                     f"{jwhere}: no row of {section.table!r} finds a match ({join.key} = "
                     f"{join.table}.{join.on})",
                     hint="check key and on: they must name fields holding the same ids",
                 )
-            index = np.asarray(
-                pc.fill_null(jidx, -1).to_numpy(zero_copy_only=False), dtype=np.int64
-            )
             jhash = _hash_fields(
                 jtable, [f.column for f in jfields], (*base, section.name, join.name), len(jtable)
             )
@@ -521,10 +544,11 @@ def prepare(mapping: Mapping, source: SourceRead, pharmacy_name: str) -> Documen
             taken = np.where(index >= 0, jhash[np.where(index >= 0, index, 0)], missing[0])
             row_hash = mix(row_hash ^ taken)
             joined[join.name] = (jtable, index)
-        p = np.asarray(pidx.to_numpy(zero_copy_only=False), dtype=np.int64)
+        mine = p[belongs]
         sums = np.zeros(n, dtype=np.uint64)
-        np.add.at(sums, p, mix(row_hash ^ np.uint64(seed_of(*base, section.name, "sum"))))
-        counts = np.bincount(p, minlength=n).astype(np.uint64)
+        salted = mix(row_hash[belongs] ^ np.uint64(seed_of(*base, section.name, "sum")))
+        np.add.at(sums, mine, salted)
+        counts = np.bincount(mine, minlength=n).astype(np.uint64)
         digest = mix(digest ^ mix(sums ^ mix(counts ^ np.uint64(seed_of(section.name)))))
         stable = stable.append_column(_PATIENT, pa.array(p.astype(np.int32)))
         stable = stable.append_column(_ROWHASH, pa.array(row_hash))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ class OutboxItem:
 class Ack:
     applied: int = 0
     deleted: int = 0
-    stale: list[str] | None = None  # patient ids to send again with a newer version
+    stale: list[str] = field(default_factory=list)  # patient ids to send again, newer
     replayed: bool = False
 
 
@@ -154,31 +154,40 @@ class Outbox:
         applied = {(h["handle"], int(h["version"])) for h in result.get("applied", [])}
         deleted = {(h["handle"], int(h["version"])) for h in result.get("deleted", [])}
         stale = {s["handle"]: int(s["current_version"]) for s in result.get("stale", [])}
-        ack = Ack(stale=[])
+        ack = Ack()
+        # The updates in the items' order, each run of one kind as one statement.
+        runs: list[tuple[str, list[tuple[Any, ...]]]] = []
+        for item in items:
+            row: tuple[Any, ...]
+            if item.kind == "block" and (item.handle, item.version) in applied:
+                sql, row = _APPLIED, (item.digest, item.key, item.version, item.patient_id)
+                ack.applied += 1
+            elif item.kind == "tombstone" and (item.handle, item.version) in deleted:
+                sql, row = _DELETED, (item.version, item.patient_id)
+                ack.deleted += 1
+            elif item.handle in stale:
+                sql, row = _STALE, (stale[item.handle], item.patient_id)
+                ack.stale.append(item.patient_id)
+            else:
+                continue
+            if runs and runs[-1][0] is sql:
+                runs[-1][1].append(row)
+            else:
+                runs.append((sql, [row]))
         with self.state.transaction() as c:
-            for item in items:
-                if item.kind == "block" and (item.handle, item.version) in applied:
-                    c.execute(
-                        "UPDATE patients SET sent_digest = ?, sent_key = ?, server_state = 'live',"
-                        " version = MAX(version, ?) WHERE patient_id = ?",
-                        (item.digest, item.key, item.version, item.patient_id),
-                    )
-                    ack.applied += 1
-                elif item.kind == "tombstone" and (item.handle, item.version) in deleted:
-                    c.execute(
-                        "UPDATE patients SET sent_digest = NULL, sent_key = NULL, "
-                        "server_state = 'deleted', in_source = 0, version = MAX(version, ?) "
-                        "WHERE patient_id = ?",
-                        (item.version, item.patient_id),
-                    )
-                    ack.deleted += 1
-                elif item.handle in stale:
-                    c.execute(
-                        "UPDATE patients SET version = MAX(version, ?) WHERE patient_id = ?",
-                        (stale[item.handle], item.patient_id),
-                    )
-                    assert ack.stale is not None
-                    ack.stale.append(item.patient_id)
+            for sql, rows in runs:
+                c.executemany(sql, rows)
             c.execute("DELETE FROM outbox WHERE batch_id = ?", (batch_id,))
         self._remove(batch_id)
         return ack
+
+
+_APPLIED = (
+    "UPDATE patients SET sent_digest = ?, sent_key = ?, server_state = 'live', "
+    "version = MAX(version, ?) WHERE patient_id = ?"
+)
+_DELETED = (
+    "UPDATE patients SET sent_digest = NULL, sent_key = NULL, server_state = 'deleted', "
+    "in_source = 0, version = MAX(version, ?) WHERE patient_id = ?"
+)
+_STALE = "UPDATE patients SET version = MAX(version, ?) WHERE patient_id = ?"

@@ -60,18 +60,23 @@ class Summary:
     warnings: list[str] = field(default_factory=list)
     #: seconds of this process's wall time per phase of the run (see :meth:`timed`)
     phases: dict[str, float] = field(default_factory=dict)
+    #: CPU seconds of this process (all its threads) per phase: what a phase costs, whatever
+    #: else the machine was doing (sealing workers in other processes are not counted)
+    phases_cpu: dict[str, float] = field(default_factory=dict)
 
-    def add(self, phase: str, seconds: float) -> None:
+    def add(self, phase: str, seconds: float, cpu: float = 0.0) -> None:
         self.phases[phase] = self.phases.get(phase, 0.0) + seconds
+        self.phases_cpu[phase] = self.phases_cpu.get(phase, 0.0) + cpu
 
     @contextlib.contextmanager
     def timed(self, phase: str) -> Iterator[None]:
-        """Add the wall time of the ``with`` block to ``phases[phase]``."""
-        started = time.perf_counter()
+        """Add the wall time of the ``with`` block to ``phases[phase]`` (and the process's CPU
+        time to ``phases_cpu[phase]``)."""
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
-            self.add(phase, time.perf_counter() - started)
+            self.add(phase, time.perf_counter() - started, time.process_time() - cpu)
 
     @property
     def exit_code(self) -> int:

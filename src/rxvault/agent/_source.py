@@ -23,7 +23,14 @@ from rxvault._cli_errors import UserError
 from rxvault.agent._mapping import Mapping
 from rxvault.dbf import DbfError, Field, open_table
 
-__all__ = ["SourceError", "SourceRead", "TableRead", "read_source", "table_stamp"]
+__all__ = [
+    "SourceError",
+    "SourceRead",
+    "TableRead",
+    "read_source",
+    "source_digest",
+    "table_stamp",
+]
 
 
 class SourceError(UserError):
@@ -75,19 +82,25 @@ def _stat(paths: list[Path]) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
+_HEADER_BYTES = 32  # version, last update, record count, header and record length
+_MEMO_HEADER_BYTES = 8  # next free block, block size
+
+
 def table_stamp(path: Path, codepage: str | None = None) -> tuple[object, ...]:
-    """What must not move while a table is read: file sizes and times, header counts."""
+    """What must not move while a table is read: file sizes and times, and the raw bytes of the
+    table's header (record count, last-update date, lengths) and of its memo file's header
+    (next free block). Only those bytes are read: the records are left alone (a stamp is taken
+    twice per table and run, and a table of a million records would be mapped and scanned).
+    ``codepage`` is accepted for the callers' symmetry with the reader; it changes nothing.
+    """
     files = _files(path)
-    with open_table(path, codepage=codepage, strict=False) as t:
-        memo = t.memo
-        header = (
-            t.record_count,
-            t.last_update,
-            t.header_length,
-            t.record_length,
-            memo.next_free if memo is not None else None,
-        )
-    return (_stat(files), header)
+    heads = []
+    for p, size in zip(files, (_HEADER_BYTES, _MEMO_HEADER_BYTES), strict=False):
+        with p.open("rb") as f:
+            heads.append(f.read(size))
+    if len(heads[0]) < _HEADER_BYTES:
+        raise DbfError(path, f"the file is shorter ({len(heads[0])} bytes) than a table header")
+    return (_stat(files), tuple(heads))
 
 
 def _structure(fields: list[Field]) -> list[list[object]]:
@@ -235,6 +248,41 @@ def read_source(
         hint="the pharmacy software is writing to it; nothing was uploaded or deleted. Run the "
         "sync again when the pharmacy is quieter (the scheduled task retries tomorrow)",
     )
+
+
+_CHUNK = 4 * 1024 * 1024
+
+
+def source_digest(mapping: Mapping, directory: Path) -> str | None:
+    """SHA-256 over every byte of the mapped tables' files (each DBF and its memo file, with
+    their names and lengths), or None when a file is missing or cannot be read (the full read
+    then reports it).
+
+    Equal digests mean byte-identical tables, whatever the files' times say: unlike a size and
+    modification-time check, this cannot miss a write that left the size unchanged within one
+    tick of the file system's clock. A write during the hashing gives either the digest of no
+    state the tables ever had (it matches nothing, and the run reads everything) or, if it
+    touched only bytes already hashed, the digest of the state just before it: as if the run
+    had started a moment earlier, and the next run sees the write.
+    """
+    h = hashlib.sha256(b"rxvault/source-digest/1")
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    try:
+        for name, source in sorted(mapping.tables.items()):
+            for path in _files(directory / source.file):
+                content = hashlib.sha256()
+                length = 0
+                with path.open("rb") as f:
+                    while n := f.readinto(buffer):
+                        content.update(view[:n])
+                        length += n
+                label = f"{name}/{path.name}".encode()
+                h.update(len(label).to_bytes(4, "big") + label)
+                h.update(length.to_bytes(8, "big") + content.digest())
+    except OSError:
+        return None
+    return h.hexdigest()
 
 
 def env_attempts() -> int:

@@ -18,7 +18,7 @@ from rxvault.agent._api import ServerApi, ServerRefused
 from rxvault.agent._context import AgentContext
 from rxvault.agent._report import Summary, log
 from rxvault.agent._state import State
-from rxvault.format import Leaf, make_statement
+from rxvault.format import Leaf, merkle_tree, sign_tree_head
 
 __all__ = ["local_leaves", "send_statement"]
 
@@ -53,21 +53,41 @@ def _next_seq(state: State, at_least: int = 0) -> int:
     return seq
 
 
+TreeHead = tuple[int, bytes]  # (size, root) of the tree over the leaves
+
+
 def send_statement(
-    ctx: AgentContext, api: ServerApi, state: State, summary: Summary, *, as_of: dt.datetime
-) -> None:
+    ctx: AgentContext,
+    api: ServerApi,
+    state: State,
+    summary: Summary,
+    *,
+    as_of: dt.datetime,
+    head: TreeHead | None = None,
+) -> TreeHead | None:
     """Sign and send this run's statement; a refusal becomes a warning in ``summary``.
+
+    ``head`` is the tree head of the state's leaves when the caller knows it (a run that
+    changed nothing since a statement over the same state); otherwise it is computed. Returns
+    the head the server accepted, or None.
 
     A sequence number the server refuses as not newer than its own (this agent's state was
     replaced or restored) is moved past the server's, with a warning, and sent once more.
     """
     with summary.timed("sync statement"):
-        leaves = local_leaves(state)
-        deleted = sum(1 for leaf in leaves if leaf.deleted)
-        counts = f"{len(leaves)} ({len(leaves) - deleted} live, {deleted} deleted)"
+        if head is None:
+            leaves = local_leaves(state)
+            tree = merkle_tree(leaves)
+            head = (tree.size, tree.root)
+            deleted = sum(1 for leaf in leaves if leaf.deleted)
+            counts = f"{len(leaves)} ({len(leaves) - deleted} live, {deleted} deleted)"
+        else:
+            counts = str(head[0])
         seq = _next_seq(state)
         for attempt in (1, 2):
-            data = make_statement(pharmacy_key=ctx.key, seq=seq, as_of=as_of, leaves=leaves)
+            data = sign_tree_head(
+                pharmacy_key=ctx.key, seq=seq, as_of=as_of, size=head[0], root=head[1]
+            )
             try:
                 api.post_statement(data)
             except ServerRefused as exc:
@@ -94,6 +114,7 @@ def send_statement(
                 else:
                     summary.warnings.append(f"the sync statement was not stored: {exc.message}")
                 log.warning("sync statement %d refused (%s)", seq, exc.code)
-                return
-            log.info("sync statement %d sent: %d leaves", seq, len(leaves))
-            return
+                return None
+            log.info("sync statement %d sent: %d leaves", seq, head[0])
+            return head
+    return None

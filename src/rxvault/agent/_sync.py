@@ -32,13 +32,14 @@ from rxvault._cli_errors import UserError
 from rxvault.agent._api import ServerApi
 from rxvault.agent._context import AgentContext
 from rxvault.agent._crash import crash_point
-from rxvault.agent._documents import Documents, prepare
-from rxvault.agent._keys import fetch_keys
+from rxvault.agent._documents import DIGEST_VERSION, DOCUMENT_FORMAT, Documents, prepare
+from rxvault.agent._keys import DirectoryFetch, KeyRefresh, fetch_keys, start_directory_fetch
 from rxvault.agent._lock import RunLock
+from rxvault.agent._mapping import Mapping
 from rxvault.agent._outbox import Outbox, OutboxItem
 from rxvault.agent._report import Reporter, Summary, log
 from rxvault.agent._seal import SealJob, seal_stream, workers_for
-from rxvault.agent._source import SourceRead, read_source
+from rxvault.agent._source import SourceRead, read_source, source_digest
 from rxvault.agent._state import PatientRow, State, now_text, open_state
 from rxvault.agent._statement import send_statement
 from rxvault.format import make_batch, make_tombstone, new_batch_id
@@ -53,6 +54,8 @@ BUILD_CHUNK = 5000
 MAX_ROUNDS = 3
 #: batches handed to the sending thread and not yet acknowledged (one with the server, one ready)
 UPLOADS_IN_FLIGHT = 2
+#: state key: the source digest of the last complete run, and what that run found (_synced)
+SYNCED_SOURCE = "synced_source"
 
 
 @dataclass(frozen=True)
@@ -313,7 +316,7 @@ def _jobs(
     digests = docs.digests.view(np.int64)
     for start in range(0, len(indices), BUILD_CHUNK):
         part = indices[start : start + BUILD_CHUNK]
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         ids = [docs.patient_ids[i] for i in part]
         marks = ",".join("?" * len(ids))
         query = f"SELECT patient_id, version FROM patients WHERE patient_id IN ({marks})"  # noqa: S608 - placeholders only
@@ -332,7 +335,7 @@ def _jobs(
                     document=document,
                 )
             )
-        summary.add("build documents", time.perf_counter() - started)
+        summary.add("build documents", time.perf_counter() - started, time.process_time() - cpu)
         yield chunk
 
 
@@ -347,6 +350,50 @@ def _drain(ctx: AgentContext, api: ServerApi, outbox: Outbox, summary: Summary) 
         summary.uploaded += ack.applied
         summary.deleted += ack.deleted
     crash_point("outbox-drained")
+
+
+def _run_key(mapping: Mapping, pharmacy_name: str, content: str) -> list[str]:
+    """What makes two runs' documents equal: the source's bytes, the mapping, the pharmacy's
+    name and the way documents and digests are made."""
+    return [content, mapping.text_digest, pharmacy_name, DOCUMENT_FORMAT, DIGEST_VERSION]
+
+
+def _synced(
+    state: State, mapping: Mapping, pharmacy_name: str, content: str | None
+) -> dict[str, Any] | None:
+    """The record of the last complete run, if this run would read exactly what it read.
+
+    A complete run (every patient's upload acknowledged, nothing left in the outbox, no
+    warning) records the digest of the source's bytes; any later run that may upload clears
+    the record before it sends anything. So while the tables keep those bytes and the key
+    directory has no new entry, the server holds exactly what a full run would produce, and
+    reading, digesting and diffing again can be skipped.
+    """
+    if content is None:
+        return None
+    record = state.get_json(SYNCED_SOURCE)
+    if not isinstance(record, dict) or record.get("run") != _run_key(
+        mapping, pharmacy_name, content
+    ):
+        return None
+    return record
+
+
+def _unchanged(
+    state: State, summary: Summary, record: dict[str, Any], reporter: Reporter, *, dry_run: bool
+) -> None:
+    patients = int(record["patients"])
+    summary.patients_read = summary.unchanged = patients
+    summary.enrolled = int(record["enrolled"])
+    summary.not_enrolled = patients - summary.enrolled
+    summary.waiting_for_enrollment = len(state.waiting_enrollments())
+    reporter.info(
+        "the source tables are byte for byte those of the last complete run and no new key "
+        "was registered: nothing to upload"
+    )
+    if not dry_run:
+        with state.transaction() as c:
+            state.set(c, "last_sync_at", now_text())
 
 
 def run_sync(ctx: AgentContext, options: SyncOptions, reporter: Reporter) -> Summary:
@@ -387,10 +434,41 @@ def _run(
     api = ctx.api()
     outbox = Outbox(config.outbox_dir, state)
     uploader = _Uploader(ctx, api, outbox, summary)
+    directory: DirectoryFetch | None = None
     try:
         if not options.dry_run:
             with summary.timed("outbox resend"):
                 _drain(ctx, api, outbox, summary)
+        with summary.timed("source digest"):
+            content = source_digest(mapping, config.source_dir)
+        synced = _synced(state, mapping, config.pharmacy_name, content)
+        refresh: KeyRefresh | None = None
+        if synced is not None:
+            with summary.timed("keys (fetch, verify, store)"):
+                refresh = fetch_keys(api, state)
+            if not refresh.verified and not refresh.refused:
+                _unchanged(state, summary, synced, reporter, dry_run=options.dry_run)
+                if not options.dry_run:
+                    # nothing changed, and the statement says so afresh: the proof that the
+                    # pharmacy still syncs (the state is that of the last complete run, so is
+                    # the tree head it recorded)
+                    head = synced.get("head")
+                    send_statement(
+                        ctx,
+                        api,
+                        state,
+                        summary,
+                        as_of=dt.datetime.now(dt.UTC).replace(microsecond=0),
+                        head=(int(head[0]), bytes.fromhex(head[1])) if head else None,
+                    )
+                return
+        if refresh is None:
+            # fetched while the source is read and digested; verified and stored after that
+            directory = start_directory_fetch(api, state)
+        if not options.dry_run and state.get_json(SYNCED_SOURCE) is not None:
+            # from here on this run may upload: the record of a complete run no longer holds
+            with state.transaction() as c:
+                state.set(c, SYNCED_SOURCE, "null")
         reporter.info(f"reading {config.source_dir}")
         with summary.timed("read"):
             source = read_source(
@@ -399,13 +477,19 @@ def _run(
                 attempts=config.sync.read_attempts,
                 wait=config.sync.read_wait,
             )
+        # Hashed again in the background: the run records its source digest as complete only
+        # if the tables were the same before and after the read.
+        rehash = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rxvault-source")
+        content_after = rehash.submit(source_digest, mapping, config.source_dir)
+        rehash.shutdown(wait=False)
         with summary.timed("documents and digests"):
             docs = prepare(mapping, source, config.pharmacy_name)
         summary.patients_read = len(docs)
         crash_point("read")
         _check_source(state, source, options)
         with summary.timed("keys (fetch, verify, store)"):
-            refresh = fetch_keys(api, state)
+            if refresh is None:
+                refresh = fetch_keys(api, state, directory)
             summary.keys_verified = len(refresh.verified)
             summary.keys_refused = len(refresh.refused)
             for seq, _, _, reason in refresh.refused:
@@ -472,10 +556,26 @@ def _run(
             state.set(c, "source_last_updates", json.dumps(source.last_updates))
             state.set(c, "last_patient_count", str(len(docs)))
             state.set(c, "last_sync_at", now_text())
+            complete = not todo and not summary.warnings and not state.outbox()
+            record: dict[str, Any] | None = None
+            if complete and content is not None and content_after.result() == content:
+                record = {
+                    "run": _run_key(mapping, config.pharmacy_name, content),
+                    "patients": len(docs),
+                    "enrolled": summary.enrolled,
+                }
+                state.set(c, SYNCED_SOURCE, json.dumps(record))
         crash_point("seen")
         # Last, every batch acknowledged: the signed statement of what the server now holds.
-        send_statement(ctx, api, state, summary, as_of=as_of)
+        head = send_statement(ctx, api, state, summary, as_of=as_of)
+        if head is not None and record is not None:
+            # the next run on the same tables signs this head again without computing it
+            record["head"] = [head[0], head[1].hex()]
+            with state.transaction() as c:
+                state.set(c, SYNCED_SOURCE, json.dumps(record))
     finally:
+        if directory is not None:
+            directory.close()
         uploader.close()
         summary.bytes_sent = api.bytes_sent
         api.close()

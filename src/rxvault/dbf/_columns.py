@@ -71,7 +71,17 @@ class Batch:
         return int(self.rec.shape[0])
 
     def raw(self, f: Field) -> U8:
-        return self.rec[:, f.offset : f.offset + f.length]
+        """The field's bytes of every record, as a contiguous (n, width) copy: the decoders
+        make several passes over them, and a pass over a strided view of the records loads a
+        cache line per record for a few bytes (about 2.5x slower for a numeric field). The
+        copy moves each record's field as one item of ``width`` bytes (a void dtype), several
+        times faster than numpy's byte-by-byte copy of a narrow 2-d slice."""
+        view = self.rec[:, f.offset : f.offset + f.length]
+        n, width = view.shape
+        if width == 0 or n == 0:
+            return np.ascontiguousarray(view)
+        items = view.view(np.dtype((np.void, width))).copy()
+        return items.view(np.uint8).reshape(n, width)
 
     def bit(self, bit: int) -> Mask:
         assert self.nullflags is not None

@@ -86,6 +86,7 @@ from rxvault.format._statement import (
     make_statement,
     merkle_root,
     merkle_tree,
+    sign_tree_head,
     verify_inclusion,
     verify_statement,
 )
@@ -159,6 +160,7 @@ __all__ = [
     "seal_block",
     "seal_block_from_parts",
     "server_key_share",
+    "sign_tree_head",
     "unwrap_key_bundle",
     "verify_batch",
     "verify_binding",

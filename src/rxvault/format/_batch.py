@@ -23,9 +23,9 @@ from rxvault.format._codec import (
     parse_time,
     read_magic,
 )
-from rxvault.format._envelope import BlockHeader, verify_block
+from rxvault.format._envelope import BlockHeader, Verifier, verify_block_with
 from rxvault.format._errors import FormatError, MalformedObject, SignatureInvalid
-from rxvault.format._keys import SIGNATURE_LENGTH, PharmacyKey, pharmacy_id, verify_signature
+from rxvault.format._keys import SIGNATURE_LENGTH, PharmacyKey
 from rxvault.format._primitives import random_bytes, sha256
 from rxvault.format._tombstone import TombstoneHeader, verify_tombstone
 
@@ -98,7 +98,10 @@ def _count(value: object, field: str) -> int:
 
 
 def verify_batch(data: bytes, pharmacy_public_key: bytes) -> Batch:
-    """Verify the batch signature, then every item in it; refuse a handle present twice."""
+    """Verify the batch signature, then every item in it; refuse a handle present twice.
+
+    The pharmacy key is loaded once for the batch and all its blocks.
+    """
     read_magic(data, BATCH_MAGIC, _WHAT)
     fields, offset = decode_header(data, 4, _HEADER_KEYS, _WHAT)
     batch_id = _check_batch_id(fields["batch_id"])
@@ -121,8 +124,9 @@ def verify_batch(data: bytes, pharmacy_public_key: bytes) -> Batch:
         offset += length
     if offset != end:
         raise MalformedObject("batch: length does not match its items and signature")
-    verify_signature(pharmacy_public_key, data[end:], data[:end], _WHAT)
-    if claimed_id != pharmacy_id(pharmacy_public_key):
+    verifier = Verifier(pharmacy_public_key)
+    verifier.check(data[end:], memoryview(data)[:end], _WHAT)
+    if claimed_id != verifier.pharmacy_id:
         raise SignatureInvalid("batch: signed for another pharmacy id")
     blocks: list[tuple[BlockHeader, bytes]] = []
     tombstones: list[tuple[TombstoneHeader, bytes]] = []
@@ -130,7 +134,7 @@ def verify_batch(data: bytes, pharmacy_public_key: bytes) -> Batch:
     for index, item in enumerate(items):
         try:
             if index < block_count:
-                header: BlockHeader | TombstoneHeader = verify_block(item, pharmacy_public_key)
+                header: BlockHeader | TombstoneHeader = verify_block_with(item, verifier)
             else:
                 header = verify_tombstone(item, pharmacy_public_key)
         except FormatError as exc:

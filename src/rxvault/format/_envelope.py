@@ -14,6 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from rxvault.format._codec import (
     BLOCK_MAGIC,
     check_counter,
@@ -33,7 +36,7 @@ from rxvault.format._errors import (
     UnsupportedSuite,
 )
 from rxvault.format._hpke import ENC_LENGTH, TAG_LENGTH, open_base, seal_base
-from rxvault.format._keys import SIGNATURE_LENGTH, PharmacyKey, pharmacy_id, verify_signature
+from rxvault.format._keys import SIGNATURE_LENGTH, PharmacyKey, pharmacy_id
 from rxvault.format._padding import compress, decompress, is_valid_padded_length, pad, unpad
 from rxvault.format._primitives import random_bytes
 
@@ -41,11 +44,13 @@ __all__ = [
     "BLOCK_SUITE",
     "BlockHeader",
     "OpenedBlock",
+    "Verifier",
     "open_block",
     "seal_block",
     "seal_block_from_parts",
     "seal_padded_from_parts",
     "verify_block",
+    "verify_block_with",
 ]
 
 BLOCK_SUITE = "HPKE-X25519-SHA256-A128GCM+Ed25519+zlib"
@@ -175,12 +180,50 @@ def _parse(envelope: bytes) -> tuple[BlockHeader, int]:
     return header, end
 
 
+class Verifier:
+    """A pharmacy public key loaded once, with its id, for verifying many objects.
+
+    ``check`` is :func:`verify_signature` without loading the key again: a batch of a
+    thousand blocks loads it once, not a thousand times.
+    """
+
+    __slots__ = ("_key", "pharmacy_id")
+
+    def __init__(self, public_key: bytes) -> None:
+        self.pharmacy_id = pharmacy_id(public_key)  # ValueError unless 32 bytes
+        try:
+            self._key: Ed25519PublicKey | None = Ed25519PublicKey.from_public_bytes(public_key)
+        except ValueError:
+            self._key = None  # verify_signature's refusal, at the time of the first check
+
+    def check(self, signature: bytes, message: bytes | memoryview, what: str) -> None:
+        """Verify an Ed25519 signature; raise :class:`SignatureInvalid` naming ``what``."""
+        try:
+            if self._key is None:
+                raise InvalidSignature
+            self._key.verify(signature, message)
+        except (InvalidSignature, ValueError):
+            raise SignatureInvalid(f"{what}: pharmacy signature does not verify") from None
+
+
+def _signed(envelope: bytes, header: BlockHeader, verifier: Verifier) -> None:
+    """Steps 7 and 8 of the order of checks, on a parsed block."""
+    split = len(envelope) - SIGNATURE_LENGTH
+    verifier.check(envelope[split:], memoryview(envelope)[:split], _WHAT)
+    if header.pharmacy_id != verifier.pharmacy_id:
+        raise SignatureInvalid("block: signed for another pharmacy id")
+
+
+def verify_block_with(envelope: bytes, verifier: Verifier) -> BlockHeader:
+    """:func:`verify_block` with a key already loaded (a batch loads it once)."""
+    header, _ = _parse(envelope)
+    _signed(envelope, header, verifier)
+    return header
+
+
 def _verify(envelope: bytes, pharmacy_public_key: bytes) -> tuple[BlockHeader, int]:
     header, end = _parse(envelope)
-    body, signature = envelope[:-SIGNATURE_LENGTH], envelope[-SIGNATURE_LENGTH:]
-    verify_signature(pharmacy_public_key, signature, body, _WHAT)
-    if header.pharmacy_id != pharmacy_id(pharmacy_public_key):
-        raise SignatureInvalid("block: signed for another pharmacy id")
+    _signed(envelope, header, Verifier(pharmacy_public_key))
     return header, end
 
 

@@ -103,9 +103,13 @@ def encap(recipient_public_key: bytes, ephemeral_private_key: bytes) -> tuple[by
     return _shared_secret(dh, enc, recipient_public_key), enc
 
 
+# mode_base has no pre-shared key: its id is empty, so this hash is a constant of the suite
+_PSK_ID_HASH = _labeled_extract(_HPKE_SUITE_ID, b"", b"psk_id_hash", b"")
+
+
 def key_schedule(shared_secret: bytes, info: bytes) -> tuple[bytes, bytes, bytes]:
     """KeySchedule for mode_base: returns (key, base_nonce, exporter_secret)."""
-    psk_id_hash = _labeled_extract(_HPKE_SUITE_ID, b"", b"psk_id_hash", b"")
+    psk_id_hash = _PSK_ID_HASH
     info_hash = _labeled_extract(_HPKE_SUITE_ID, b"", b"info_hash", info)
     context = b"\x00" + psk_id_hash + info_hash
     secret = _labeled_extract(_HPKE_SUITE_ID, shared_secret, b"secret", b"")

@@ -43,6 +43,7 @@ __all__ = [
     "make_statement",
     "merkle_root",
     "merkle_tree",
+    "sign_tree_head",
     "verify_inclusion",
     "verify_statement",
 ]
@@ -149,15 +150,28 @@ def make_statement(
     *, pharmacy_key: PharmacyKey, seq: int, as_of: datetime, leaves: Sequence[Leaf]
 ) -> bytes:
     """Sign the tree head over ``leaves`` (sorted by handle) as sync number ``seq``."""
-    check_counter(seq, "seq", _WHAT)
     tree = MerkleTree(leaves)
+    return sign_tree_head(
+        pharmacy_key=pharmacy_key, seq=seq, as_of=as_of, size=tree.size, root=tree.root
+    )
+
+
+def sign_tree_head(
+    *, pharmacy_key: PharmacyKey, seq: int, as_of: datetime, size: int, root: bytes
+) -> bytes:
+    """Sign a tree head already computed (``merkle_tree(leaves)``'s size and root) as sync
+    number ``seq``: what :func:`make_statement` does after building the tree."""
+    check_counter(seq, "seq", _WHAT)
+    _check_size(size)
+    if len(root) != _HASH_LENGTH:
+        raise ValueError("a tree head's root is 32 bytes")
     body = STATEMENT_MAGIC + encode_header(
         {
             "as_of": format_time(as_of),
             "pharmacy_id": pharmacy_key.pharmacy_id,
-            "root": tree.root.hex(),
+            "root": root.hex(),
             "seq": seq,
-            "size": tree.size,
+            "size": size,
         }
     )
     return body + pharmacy_key.sign(body)

@@ -25,6 +25,7 @@ from rxvault.server._schemas import BatchResult, HandleVersion, StaleItem
 from rxvault.server._settings import Limits
 
 _IN_CHUNK = 500
+_RECORDS = Record.metadata.tables[Record.__tablename__]
 
 
 def lock_pharmacy(session: Session, pharmacy_id: int) -> Pharmacy:
@@ -194,9 +195,11 @@ def apply(
             # the envelope and its block version stay, restorable until purge_after
             tomb_updates.append({"id": known[0], **values})
         deleted.append(HandleVersion(handle=theader.handle, version=theader.version))
+    # new rows go through Core (one executemany, no ORM bookkeeping per row): the rows carry
+    # every column and nothing in the session refers to them
     for rows in (inserts, tomb_inserts):
         if rows:
-            session.execute(sa.insert(Record), rows)
+            session.execute(sa.insert(_RECORDS), rows)
     for rows in (updates, tomb_updates):
         if rows:
             session.execute(sa.update(Record), rows)
