@@ -76,13 +76,8 @@ def send_statement(
     """
     with summary.timed("sync statement"):
         if head is None:
-            leaves = local_leaves(state)
-            tree = merkle_tree(leaves)
+            tree = merkle_tree(local_leaves(state))
             head = (tree.size, tree.root)
-            deleted = sum(1 for leaf in leaves if leaf.deleted)
-            counts = f"{len(leaves)} ({len(leaves) - deleted} live, {deleted} deleted)"
-        else:
-            counts = str(head[0])
         seq = _next_seq(state)
         for attempt in (1, 2):
             data = sign_tree_head(
@@ -101,6 +96,9 @@ def send_statement(
                     seq = _next_seq(state, at_least=server_seq)
                     continue
                 if exc.code == "statement_mismatch":
+                    leaves = local_leaves(state)
+                    deleted = sum(1 for leaf in leaves if leaf.deleted)
+                    counts = f"{len(leaves)} ({len(leaves) - deleted} live, {deleted} deleted)"
                     summary.warnings.append(
                         "the server's records differ from this agent's state, which lists "
                         f"{counts} patients on the server, so it refused this run's sync "
