@@ -108,6 +108,11 @@ _HINTS = {
 }
 
 
+#: Key-directory entries asked for per page; servers before it allowed at most OLD_DIRECTORY_PAGE.
+DIRECTORY_PAGE = 5000
+OLD_DIRECTORY_PAGE = 1000
+
+
 class ServerApi:
     """The agent's side of the server API. ``client`` replaces the HTTP client (tests)."""
 
@@ -193,10 +198,19 @@ class ServerApi:
     def key_directory_pages(self, after: int) -> Iterator[list[dict[str, Any]]]:
         """The directory entries after the cursor ``after``, oldest first, a page at a time."""
         cursor = after
+        limit = DIRECTORY_PAGE
         while True:
-            page = self._request(
-                "GET", "/key-directory", params={"after": cursor, "limit": 1000}
-            ).json()
+            try:
+                response = self._request(
+                    "GET", "/key-directory", params={"after": cursor, "limit": limit}
+                )
+            except ServerRefused as exc:
+                # A server older than the larger page refuses it (422): ask it for its maximum.
+                if exc.status != 422 or limit == OLD_DIRECTORY_PAGE:
+                    raise
+                limit = OLD_DIRECTORY_PAGE
+                continue
+            page = response.json()
             entries: list[dict[str, Any]] = page["entries"]
             yield entries
             cursor = int(page["next_cursor"])
