@@ -890,6 +890,226 @@ def batch_cases(blocks: dict[str, Any], tombstones: dict[str, Any]) -> dict[str,
     }
 
 
+# --------------------------------------------------------------------------- statements
+
+
+def statement_leaves(n: int) -> list[fmt.Leaf]:
+    """``n`` leaves sorted by handle: varied versions (up to 2**53 - 1) and states."""
+    handles = sorted(fmt.patient_handle(HANDLE_SECRET, str(200000 + i)) for i in range(n))
+    versions = [1, 2, 255, 256, 9007199254740991, 3, 70000, 1, 4294967296, 12, 5, 1, 8]
+    return [
+        fmt.Leaf(handle, versions[i % len(versions)], i % 4 == 3)
+        for i, handle in enumerate(handles)
+    ]
+
+
+def leaf_dict(leaf: fmt.Leaf) -> dict[str, Any]:
+    return {"handle": leaf.handle, "version": leaf.version, "deleted": leaf.deleted}
+
+
+def statement_dict(statement: fmt.Statement) -> dict[str, Any]:
+    return {
+        "pharmacy_id": statement.pharmacy_id,
+        "seq": statement.seq,
+        "as_of": _codec.format_time(statement.as_of),
+        "size": statement.size,
+        "root": statement.root.hex(),
+    }
+
+
+def statement_cases() -> dict[str, Any]:
+    cases: list[Case] = []
+    trees: dict[int, list[fmt.Leaf]] = {}
+    for n in (0, 1, 2, 3, 5, 8, 13):
+        leaves = trees[n] = statement_leaves(n)
+        tree = fmt.merkle_tree(leaves)
+        cases.append(
+            {
+                "id": f"tree-{n}",
+                "description": f"Merkle tree of {n} leaves: leaf hashes, root, every audit path",
+                "operation": "tree",
+                "leaves": [leaf_dict(leaf) for leaf in leaves],
+                "expected": {
+                    "result": "success",
+                    "leaf_hashes": [fmt.leaf_hash(leaf).hex() for leaf in leaves],
+                    "root": tree.root.hex(),
+                    "paths": [[node.hex() for node in tree.proof(i)] for i in range(n)],
+                },
+            }
+        )
+    made: dict[str, bytes] = {}
+    for name, seq, as_of, n in [
+        ("statement-13", 42, "2026-12-07T04:00:00Z", 13),
+        ("statement-empty", 1, "2026-12-04T09:30:00Z", 0),
+        ("statement-5", 9007199254740991, "2030-01-01T00:00:00Z", 5),
+    ]:
+        data = fmt.make_statement(
+            pharmacy_key=PHARMACY, seq=seq, as_of=when(as_of), leaves=trees[n]
+        )
+        made[name] = data
+        cases.append(
+            {
+                "id": name,
+                "description": f"make a statement over the {n} leaves of case tree-{n}",
+                "operation": "make",
+                "pharmacy_private_key": "pharmacy_private_key",
+                "seq": seq,
+                "as_of": as_of,
+                "leaves": {"of_case": f"tree-{n}"},
+                "expected": {"result": "success", "statement_hex": data.hex()},
+            }
+        )
+
+    def verify_case(
+        description: str, ref: dict[str, Any], data: bytes, key_name: str = "pharmacy_public_key"
+    ) -> Case:
+        public = bytes.fromhex(keys_section()[key_name])
+        return {
+            "description": description,
+            "operation": "verify",
+            "statement": ref,
+            "pharmacy_public_key": key_name,
+            "expected": outcome(lambda: statement_dict(fmt.verify_statement(data, public))),
+        }
+
+    for name, data in made.items():
+        cases.append(verify_case(f"verify: {name}", {"of_case": name}, data))
+    base = made["statement-13"]
+    ref = {"of_case": "statement-13"}
+    cases.append(
+        verify_case("verify: another pharmacy's key", ref, base, "other_pharmacy_public_key")
+    )
+    rng = random.Random(6962)  # noqa: S311 -- seeded: reproducible sample positions, not secrets
+    for bit in sorted(rng.sample(range(len(base) * 8), 12)):
+        mutation = {"of_case": "statement-13", "flip_bit": bit}
+        cases.append(verify_case(f"verify: bit {bit} flipped", mutation, mutate(base, mutation)))
+    for length in (0, 3, 5, len(base) - 64, len(base) - 1):
+        mutation = {"of_case": "statement-13", "truncate_to": length}
+        cases.append(
+            verify_case(f"verify: truncated to {length} bytes", mutation, mutate(base, mutation))
+        )
+    mutation = {"of_case": "statement-13", "append_hex": "00"}
+    cases.append(verify_case("verify: one trailing byte", mutation, mutate(base, mutation)))
+    mutation = {"of_case": "statement-13", "replace": {"offset": 3, "hex": "02"}}
+    cases.append(verify_case("verify: unknown version 2", mutation, mutate(base, mutation)))
+    mutation = {"of_case": "statement-13", "replace": {"offset": 0, "hex": "52585401"}}
+    cases.append(
+        verify_case("verify: a tombstone magic on a statement", mutation, mutate(base, mutation))
+    )
+    header_end = 6 + int.from_bytes(base[4:6], "big")
+    fields = json.loads(base[6:header_end])
+    for description, new_fields in [
+        ("seq 0 (signed)", {**fields, "seq": 0}),
+        ("size -1 (signed)", {**fields, "size": -1}),
+        ("size as a string (signed)", {**fields, "size": "13"}),
+        ("root in upper case (signed)", {**fields, "root": fields["root"].upper()}),
+        ("root of 31 bytes (signed)", {**fields, "root": fields["root"][:62]}),
+        ("as_of with an offset (signed)", {**fields, "as_of": "2026-12-07T04:00:00+00:00"}),
+        (
+            "member `pharmacy` instead of `pharmacy_id` (signed)",
+            {
+                **{k: v for k, v in fields.items() if k != "pharmacy_id"},
+                "pharmacy": fields["pharmacy_id"],
+            },
+        ),
+        ("an extra member (signed)", {**fields, "note": ""}),
+        ("another pharmacy's id (signed)", {**fields, "pharmacy_id": OTHER_PHARMACY.pharmacy_id}),
+    ]:
+        header = canonical_json(new_fields)
+        body = _codec.STATEMENT_MAGIC + len(header).to_bytes(2, "big") + header
+        data = body + PHARMACY.sign(body)
+        cases.append(verify_case(f"verify: {description}", {"statement_hex": data.hex()}, data))
+
+    def inclusion_case(
+        description: str,
+        of_case: str,
+        leaf: fmt.Leaf,
+        index: int,
+        path: list[bytes],
+    ) -> Case:
+        statement = fmt.verify_statement(made[of_case], PHARMACY.public_bytes())
+        return {
+            "description": f"verify_inclusion: {description}",
+            "operation": "verify_inclusion",
+            "statement": {"of_case": of_case},
+            "leaf": leaf_dict(leaf),
+            "index": index,
+            "path": [node.hex() for node in path],
+            "expected": outcome(lambda: fmt.verify_inclusion(statement, leaf, index, path) or {}),
+        }
+
+    leaves = trees[13]
+    tree = fmt.merkle_tree(leaves)
+    for index in range(13):
+        cases.append(
+            inclusion_case(
+                f"leaf {index} of 13", "statement-13", leaves[index], index, tree.proof(index)
+            )
+        )
+    five = trees[5]
+    for index in range(5):
+        cases.append(
+            inclusion_case(
+                f"leaf {index} of 5",
+                "statement-5",
+                five[index],
+                index,
+                fmt.merkle_tree(five).proof(index),
+            )
+        )
+    leaf, path = leaves[6], tree.proof(6)
+    flipped = bytearray(path[1])
+    flipped[7] ^= 0x20
+    for description, bad_leaf, index, bad_path in [
+        (
+            "a newer version than the statement's",
+            fmt.Leaf(leaf.handle, leaf.version + 1, False),
+            6,
+            path,
+        ),
+        ("the leaf marked deleted", fmt.Leaf(leaf.handle, leaf.version, True), 6, path),
+        ("another handle", fmt.Leaf(leaves[7].handle, leaf.version, False), 6, path),
+        ("the neighbour's index", leaf, 7, path),
+        ("index equal to the size", leaf, 13, path),
+        ("index far beyond the size", leaf, 1000, path),
+        ("a path element changed", leaf, 6, [path[0], bytes(flipped), *path[2:]]),
+        ("a path element dropped", leaf, 6, path[:-1]),
+        ("an extra path element", leaf, 6, [*path, bytes(32)]),
+        ("an empty path", leaf, 6, []),
+        ("a path element of 31 bytes", leaf, 6, [path[0][:31], *path[1:]]),
+        ("leaf 12 with the path of leaf 11", leaves[12], 12, tree.proof(11)),
+        ("a leaf of the 5-leaf tree", five[2], 2, fmt.merkle_tree(five).proof(2)),
+        ("the empty tree", leaf, 0, []),
+    ]:
+        of_case = "statement-empty" if description == "the empty tree" else "statement-13"
+        cases.append(inclusion_case(description, of_case, bad_leaf, index, bad_path))
+    for description, leaf_version, served in [
+        ("served version equals the statement's", 7, 7),
+        ("served version newer than the statement's", 7, 8),
+        ("served version older than the statement's", 7, 6),
+        ("served version 1 where the statement proves 2**53 - 1", 9007199254740991, 1),
+    ]:
+        proven = fmt.Leaf(HANDLE, leaf_version, False)
+        cases.append(
+            {
+                "description": f"check_served: {description}",
+                "operation": "check_served",
+                "leaf": leaf_dict(proven),
+                "served_version": served,
+                "expected": outcome(lambda p=proven, v=served: fmt.check_not_withheld(p, v) or {}),
+            }
+        )
+    return {
+        "description": "Sync statements and their Merkle tree (docs/spec/format.md, "
+        "'The sync statement'). tree: leaf hashes, root and the audit path of every leaf; "
+        "make/verify: the signed object; verify_inclusion: the proof of `leaf` at `index` in "
+        "the statement of case `statement.of_case`; check_served: a served version against "
+        "the version a verified leaf proves.",
+        "keys": keys_section(),
+        "cases": cases,
+    }
+
+
 # --------------------------------------------------------------------------- passwords
 
 
@@ -1225,6 +1445,7 @@ def generate() -> dict[str, dict[str, Any]]:
         "password.json": kdf_cases(),
         "key_bundle.json": bundle_cases(),
         "enrollment.json": enrollment_cases(),
+        "statement.json": statement_cases(),
     }
     for name, content in files.items():
         content["format"] = "rxvault test vectors v1"

@@ -29,6 +29,22 @@ def documents(agent: Agent):
     return prepare(mapping, read_source(mapping, ctx.config.source_dir), ctx.config.pharmacy_name)
 
 
+def memo_of(source, pid: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    """(record number, directions) of one of the patient's fills that has directions."""
+    with open_table(source / "rxfill.dbf") as t:
+        table = t.read(columns=["patient_id", "sig"], with_recno=True)
+    return next(
+        (recno, sig)
+        for recno, patient, sig in zip(
+            table.column("_recno").to_pylist(),
+            table.column("patient_id").to_pylist(),
+            table.column("sig").to_pylist(),
+            strict=True,
+        )
+        if str(patient) == pid and sig
+    )
+
+
 def open_for(harness: Harness, ctx, patient_id: str, private: bytes) -> tuple[int, bytes]:
     state, version, envelope = harness.records()[ctx.handle(patient_id)]
     assert state == "live"
@@ -143,18 +159,7 @@ def test_memo_rewritten_in_place_is_uploaded(harness: Harness, agent: Agent, sou
     assert sync(agent).uploaded == 1
     # Rewrite one of the patient's prescription directions (a memo) in place: the row's bytes
     # stay the same, only the memo block changes.
-    with open_table(source / "rxfill.dbf") as t:
-        table = t.read(columns=["patient_id", "sig"], with_recno=True)
-    target = next(
-        (recno, sig)
-        for recno, patient, sig in zip(
-            table.column("_recno").to_pylist(),
-            table.column("patient_id").to_pylist(),
-            table.column("sig").to_pylist(),
-            strict=True,
-        )
-        if str(patient) == pid and sig
-    )
+    target = memo_of(source, pid)
     with TableEditor(source / "rxfill.dbf", long_names=TABLES[3].long_names) as editor:
         editor.update(target[0], {"sig": target[1][:-1] + "!"})
     summary = sync(agent)

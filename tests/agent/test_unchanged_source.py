@@ -19,11 +19,11 @@ from rxvault.agent import enroll
 from rxvault.agent._api import ServerApi
 from rxvault.agent._state import open_state
 from rxvault.agent._sync import SYNCED_SOURCE
-from rxvault.dbf import TableEditor, open_table
+from rxvault.dbf import TableEditor
 from rxvault.demo import TABLES
 
 from .conftest import Agent, Harness
-from .test_sync_flow import documents, open_for, sync
+from .test_sync_flow import documents, memo_of, open_for, sync
 
 
 def skipped_read(summary) -> bool:  # type: ignore[no-untyped-def]
@@ -68,26 +68,11 @@ def test_dry_run_on_identical_tables_also_skips(agent: Agent, enrolled) -> None:
     assert dry.to_upload == 0
 
 
-def _memo_of(source: Path, pid: str) -> tuple[int, str]:
-    with open_table(source / "rxfill.dbf") as t:
-        table = t.read(columns=["patient_id", "sig"], with_recno=True)
-    return next(
-        (recno, sig)
-        for recno, patient, sig in zip(
-            table.column("_recno").to_pylist(),
-            table.column("patient_id").to_pylist(),
-            table.column("sig").to_pylist(),
-            strict=True,
-        )
-        if str(patient) == pid and sig
-    )
-
-
 def test_one_byte_changed_with_the_times_put_back_is_seen(
     harness: Harness, agent: Agent, source: Path, enrolled
 ) -> None:
     pid = next(iter(enrolled))
-    recno, sig = _memo_of(source, pid)
+    recno, sig = memo_of(source, pid)
     files = [source / "rxfill.dbf", source / "rxfill.fpt"]
     times = {p: (p.stat().st_atime_ns, p.stat().st_mtime_ns) for p in files}
     sizes = {p: p.stat().st_size for p in files}
@@ -132,7 +117,7 @@ def test_an_interrupted_run_forgets_the_record(
     _, original = open_for(harness, ctx, pid, enrolled[pid])
     backup = tmp_path / "backup"
     shutil.copytree(source, backup)
-    recno, sig = _memo_of(source, pid)
+    recno, sig = memo_of(source, pid)
     with TableEditor(source / "rxfill.dbf", long_names=TABLES[3].long_names) as editor:
         editor.update(recno, {"sig": sig + " (changed)"})
 

@@ -98,6 +98,8 @@ def test_agent_enrolls_and_syncs_then_each_patient_sees_only_their_rows(
         )
         expect(page.get_by_role("heading", level=1)).to_have_text(f"Records for {name}")
         expect(page.get_by_test_id("pharmacy-name")).to_have_text("Main Street Pharmacy")
+        # The agent's sync statement, verified with the patient's inclusion proof.
+        expect(page.get_by_test_id("last-update")).to_be_visible()
         shown = min(25, len(rows))
         expect(page.locator(".summary")).to_have_text(
             f"Showing 1\u2013{shown} of {len(rows)} prescriptions."

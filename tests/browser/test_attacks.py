@@ -1,6 +1,7 @@
 """A malicious server (the test rewrites its responses): a flipped byte, a block moved from
 another patient, an older version replayed, a block signed with a swapped pharmacy key, a swapped
-pharmacy key at registration. Each ends on an error screen, with no record shown."""
+pharmacy key at registration. Each ends on an error screen, with no record shown. Also how fresh
+the records are said to be: from the block's time, or from the pharmacy's sync statement."""
 
 from __future__ import annotations
 
@@ -44,6 +45,39 @@ def registered(browser: Browser, server: LiveServer, pharmacy: Pharmacy) -> tupl
     screen(page, "notice")
     pharmacy.publish(patient_id, document("Alice"))
     return page, patient_id
+
+
+def statement_for(
+    pharmacy: Pharmacy,
+    patient_id: str,
+    version: int,
+    *,
+    seq: int,
+    as_of: dt.datetime | None = None,
+    deleted: bool = False,
+    key: fmt.PharmacyKey | None = None,
+) -> dict[str, object]:
+    """The ``statement`` and ``proof`` members of a ``/me/block`` answer: a sync statement over
+    the patient's leaf (``version``) and a few other patients', signed by the pharmacy."""
+    handle = pharmacy.handle(patient_id)
+    entries = {pharmacy.handle(f"other-{n}"): (n + 1, n == 2) for n in range(6)}
+    entries[handle] = (version, deleted)
+    leaves = [fmt.Leaf(h, v, d) for h, (v, d) in sorted(entries.items())]
+    index = next(i for i, leaf in enumerate(leaves) if leaf.handle == handle)
+    tree = fmt.merkle_tree(leaves)
+    statement = fmt.make_statement(
+        pharmacy_key=key or pharmacy.key,
+        seq=seq,
+        as_of=as_of or dt.datetime.now(dt.UTC),
+        leaves=leaves,
+    )
+    proof = {
+        "index": index,
+        "version": version,
+        "deleted": deleted,
+        "path": [node.hex() for node in tree.proof(index)],
+    }
+    return {"statement": b64(statement), "proof": proof}
 
 
 def rewrite_block(page: Page, change: Callable[[dict[str, object]], None]) -> None:
@@ -194,4 +228,32 @@ def test_weak_password_hashing_parameters_are_refused(
     assert_refused(page, "WeakKdfParameters")
     # The password was not used: nothing derived from it was sent.
     assert [u for u in logins if u.endswith(("/api/v1/login", "/api/v1/me/key-bundle"))] == []
+    page.context.close()
+
+
+def test_a_fresh_statement_dates_old_records(
+    browser: Browser, server: LiveServer, pharmacy: Pharmacy
+) -> None:
+    """A patient whose records did not change keeps an old block; the pharmacy's statement of
+    its last sync says the website is up to date: no warning. An old statement: warned."""
+    page, patient_id = registered(browser, server, pharmacy)
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=5)
+    pharmacy.publish(patient_id, document("Alice"), as_of=old)  # version 2
+    fresh = statement_for(pharmacy, patient_id, 2, seq=1)
+    rewrite_block(page, lambda body: body.update(fresh))
+    page.reload()
+    unlock(page)
+    screen(page, "records")
+    expect(page.get_by_text("Your pharmacy last updated this website on")).to_be_visible()
+    expect(page.get_by_test_id("last-update")).to_be_visible()
+    expect(page.get_by_text("out of date")).to_have_count(0)
+    stale = statement_for(
+        pharmacy, patient_id, 2, seq=2, as_of=dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+    )
+    page.unroute("**/api/v1/me/block")
+    rewrite_block(page, lambda body: body.update(stale))
+    page.reload()
+    unlock(page)
+    screen(page, "records")
+    expect(page.get_by_text("last updated this website 3 days ago")).to_be_visible()
     page.context.close()

@@ -4,8 +4,10 @@ The server rewrites its answers: a ciphertext of its own inside the genuine head
 (anyone can encrypt to the patient's key), a deletion signed by a key of its own, another
 patient's key bundle, a block older than a deletion already shown, an old deletion over newer
 records, an older block after logging out and in again (the version shown is kept per account in
-this browser's ``localStorage``), and "nothing published" after records were shown. A new device
-accepts an older genuine block: the documented limit (threat model §6.3.1).
+this browser's ``localStorage``), and "nothing published" after records were shown; and, with
+the pharmacy's sync statement, an older block next to a statement proving a newer version, an
+older statement than one shown, and no statement after one was shown. A new device without a
+statement accepts an older genuine block: the documented limit (threat model §6.3.1).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from rxvault.format._padding import compress, pad
 
 from ._portal import PASSWORD, log_in, screen, unlock
 from ._support import LiveServer, Pharmacy, b64
-from .test_attacks import SECRET_DRUG, assert_refused, document, registered
+from .test_attacks import SECRET_DRUG, assert_refused, document, registered, statement_for
 
 
 def serve(page: Page, body: dict[str, object] | None) -> None:
@@ -168,3 +170,54 @@ def test_no_going_back_on_this_device(
     screen(fresh, "records")
     assert SECRET_DRUG in fresh.content()
     fresh.context.close()
+
+
+def test_withholding_shown_by_the_statement_is_refused(
+    browser: Browser, server: LiveServer, pharmacy: Pharmacy
+) -> None:
+    page, patient_id = registered(browser, server, pharmacy)
+    yesterday = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    v1 = pharmacy.seal(patient_id, document("Alice"), version=1, as_of=yesterday)
+    pharmacy.publish(patient_id, document("Alice"), version=2)
+    # The server serves the genuine v1 with the pharmacy's fresh statement, which proves v2.
+    proving_v2 = statement_for(pharmacy, patient_id, 2, seq=5)
+    serve(page, {"state": "live", "envelope": b64(v1), "version": 1, **proving_v2})
+    relock(page)
+    assert_refused(page, "WithholdingDetected")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "The server is not showing your latest records"
+    )
+    expect(page.get_by_text("version 2")).to_be_visible()  # the technical detail
+    # Without the proof, the v1 block (older than the statement) is refused as well.
+    serve(page, {"state": "live", "envelope": b64(v1), "version": 1, **proving_v2, "proof": None})
+    relock(page)
+    assert_refused(page, "WithholdingDetected")
+    # A damaged proof: refused.
+    bad = dict(proving_v2["proof"])  # type: ignore[arg-type]
+    bad["path"] = ["00" * 32, *bad["path"][1:]]
+    serve(page, {**proving_v2, "proof": bad})
+    relock(page)
+    assert_refused(page, "InclusionInvalid")
+    # Served honestly: v2 with the statement is shown, and statement 5 is remembered.
+    serve(page, proving_v2)
+    relock(page)
+    screen(page, "records")
+    expect(page.get_by_text("Your pharmacy last updated this website on")).to_be_visible()
+    # An older statement (4), or none at all, after this device showed number 5: refused.
+    serve(page, statement_for(pharmacy, patient_id, 2, seq=4))
+    relock(page)
+    assert_refused(page, "RollbackRefused")
+    expect(page.get_by_text("number 4")).to_be_visible()
+    serve(page, {"statement": None, "proof": None})
+    relock(page)
+    assert_refused(page, "RollbackRefused")
+    expect(page.get_by_text("no sync statement")).to_be_visible()
+    # A statement signed by another key, or damaged: refused.
+    forged = statement_for(pharmacy, patient_id, 2, seq=9, key=fmt.generate_pharmacy_key())
+    serve(page, forged)
+    relock(page)
+    assert_refused(page, "SignatureInvalid")
+    serve(page, {**proving_v2, "statement": b64(b"RXS\x01" + b"\x00" * 8)})
+    relock(page)
+    assert_refused(page, "MalformedObject")
+    page.context.close()

@@ -156,7 +156,9 @@ def test_no_secret_leaves_the_browser(
     assert storage["databases"] == []
     assert storage["cookie"] == ""  # the session cookie is HttpOnly
     for name, value in storage["local"].items():
-        assert name.startswith(("rxvault.seen-version.", "rxvault.kdf-ms")), name
+        assert name.startswith(
+            ("rxvault.seen-version.", "rxvault.seen-statement.", "rxvault.kdf-ms")
+        ), name
         assert value.isdigit(), (name, value)
     cookies = context.cookies()
     assert [c["name"] for c in cookies] == ["__Host-rxvault-session"]

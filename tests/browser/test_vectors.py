@@ -46,6 +46,7 @@ def test_every_vector_file_has_a_runner() -> None:
         "identifiers.json",
         "key_bundle.json",
         "password.json",
+        "statement.json",
         "tombstone.json",
     }
 

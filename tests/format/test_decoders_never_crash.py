@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from rxvault import format as fmt
 
 PHARMACY_PUBLIC = fmt.PharmacyKey.from_private_bytes(bytes(range(32))).public_bytes()
-MAGICS = [b"RXB\x01", b"RXT\x01", b"RXU\x01", b"RXK\x01", b"RXB\x02", b""]
+MAGICS = [b"RXB\x01", b"RXT\x01", b"RXU\x01", b"RXK\x01", b"RXS\x01", b"RXB\x02", b""]
 HEADERISH = st.builds(
     lambda magic, header, rest: magic + len(header).to_bytes(2, "big") + header + rest,
     st.sampled_from(MAGICS),
@@ -23,6 +23,7 @@ HEADERISH = st.builds(
             b'{"as_of":"2026-01-01T00:00:00Z","handle":"' + b"a" * 32 + b'"}',
             b'{"batch_id":"x","block_count":9999,"created_at":0,"pharmacy_id":"","tombstone_count":1}',
             b"[" * 200 + b"]" * 200,
+            b'{"as_of":"2026-01-01T00:00:00Z","pharmacy_id":"","root":"","seq":1,"size":0}',
             b'{"a":1e999}',
             b'{"v":' + b"9" * 5000 + b"}",
         ]
@@ -57,6 +58,7 @@ def test_public_decoders_raise_only_format_errors(data: bytes) -> None:
     )
     _refuses(lambda d: fmt.verify_tombstone(d, PHARMACY_PUBLIC), data, fmt.TombstoneHeader)
     _refuses(lambda d: fmt.verify_batch(d, PHARMACY_PUBLIC), data, fmt.Batch)
+    _refuses(lambda d: fmt.verify_statement(d, PHARMACY_PUBLIC), data, fmt.Statement)
     _refuses(
         lambda d: fmt.unwrap_key_bundle(
             d, unlock_key=b"\x01" * 32, server_share=b"\x02" * 32, account="a"

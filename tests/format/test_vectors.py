@@ -27,6 +27,7 @@ FILES = [
     "password.json",
     "key_bundle.json",
     "enrollment.json",
+    "statement.json",
 ]
 
 
@@ -374,6 +375,77 @@ def test_enrollment(data: dict[str, Any], case: dict[str, Any]) -> None:
             return {}
 
         check(case["expected"], verify_pin)
+
+
+def leaf_of(value: dict[str, Any]) -> fmt.Leaf:
+    return fmt.Leaf(value["handle"], value["version"], value["deleted"])
+
+
+def leaves_of(ref: dict[str, Any], data: dict[str, Any]) -> list[fmt.Leaf]:
+    source = next(c for c in data["cases"] if c.get("id") == ref["of_case"])
+    return [leaf_of(value) for value in source["leaves"]]
+
+
+@pytest.mark.parametrize(("data", "case"), cases_of("statement.json"))
+def test_statement(data: dict[str, Any], case: dict[str, Any]) -> None:
+    operation = case["operation"]
+    if operation == "tree":
+        leaves = [leaf_of(value) for value in case["leaves"]]
+
+        def tree() -> dict[str, Any]:
+            built = fmt.merkle_tree(leaves)
+            assert fmt.merkle_root(leaves) == built.root
+            return {
+                "leaf_hashes": [fmt.leaf_hash(leaf).hex() for leaf in leaves],
+                "root": built.root.hex(),
+                "paths": [[node.hex() for node in built.proof(i)] for i in range(len(leaves))],
+            }
+
+        check(case["expected"], tree)
+    elif operation == "make":
+        pharmacy = fmt.PharmacyKey.from_private_bytes(key(data, case["pharmacy_private_key"]))
+        leaves = leaves_of(case["leaves"], data)
+        check(
+            case["expected"],
+            lambda: {
+                "statement_hex": fmt.make_statement(
+                    pharmacy_key=pharmacy, seq=case["seq"], as_of=when(case["as_of"]), leaves=leaves
+                ).hex()
+            },
+        )
+    elif operation == "verify":
+        raw = resolve(case["statement"], data, "statement")
+        public = key(data, case["pharmacy_public_key"])
+
+        def verify() -> dict[str, Any]:
+            statement = fmt.verify_statement(raw, public)
+            return {
+                "pharmacy_id": statement.pharmacy_id,
+                "seq": statement.seq,
+                "as_of": stamp(statement.as_of),
+                "size": statement.size,
+                "root": statement.root.hex(),
+            }
+
+        check(case["expected"], verify)
+    elif operation == "verify_inclusion":
+        raw = resolve(case["statement"], data, "statement")
+        statement = fmt.verify_statement(raw, key(data, "pharmacy_public_key"))
+        path = [bytes.fromhex(node) for node in case["path"]]
+
+        def include() -> dict[str, Any]:
+            fmt.verify_inclusion(statement, leaf_of(case["leaf"]), case["index"], path)
+            return {}
+
+        check(case["expected"], include)
+    else:
+        assert operation == "check_served"
+
+        def served() -> dict[str, Any]:
+            fmt.check_not_withheld(leaf_of(case["leaf"]), case["served_version"])
+            return {}
+
+        check(case["expected"], served)
 
 
 # --------------------------------------------------------------------------- RFC 9180

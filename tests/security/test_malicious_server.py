@@ -5,9 +5,11 @@ The server forges a block with the patient's public key (anyone can encrypt to i
 pharmacy can sign), swaps the pharmacy key (at registration, in the key-bundle answer, on a
 block), swaps the key bundle or the server share, names another handle, replays older blocks and
 deletions (also after the client process ends: the versions shown are kept in a file), and
-withholds updates. Each is refused with a clear message, except withholding while the patient's
-records have not changed, which the format cannot tell from "nothing new" (threat model §6.3.1):
-the test shows what the client does see, the signed as-of time, and its warning.
+withholds updates. Each is refused with a clear message. Withholding is refused once the answer
+carries the pharmacy's sync statement (a signed Merkle tree head over every record the server
+holds, with the patient's inclusion proof); the server can drop the statement, or show an older
+one, only to a client that has never seen a newer one. Without any statement the client sees
+only the signed as-of time, and warns when it is old (threat model §6.3.1).
 
 The agent's side (a patient key swapped in the key directory) is tested in
 ``tests/agent/test_keys.py`` and, for a replayed old registration, in
@@ -267,10 +269,11 @@ def test_versions_shown_survive_the_process(server, pharmacy, tmp_path: Path) ->
 
 
 def test_withholding_is_visible_only_through_the_signed_time(server, pharmacy, tmp_path) -> None:
-    """The server keeps serving the genuine v1 after v2 was uploaded. A client that never saw
-    v2 cannot tell (the limit of this format version); it sees the as-of time, and the command
-    line warns once it is over 48 hours old. A client that saw v2 refuses v1 (above); one told
-    'pending' after it showed records says so."""
+    """The server keeps serving the genuine v1 after v2 was uploaded, and no sync statement (as
+    for a pharmacy whose agent never sent one; with a statement the client refuses, see
+    test_withholding_proven_by_a_statement_is_refused). A client that never saw v2 cannot tell;
+    it sees the as-of time, and the command line warns once it is over 48 hours old. A client
+    that saw v2 refuses v1 (above); one told 'pending' after it showed records says so."""
     client, hostile = _patient(server, pharmacy, "W1")
     old_time = server.clock.now()
     v1 = pharmacy.block("W1", DOC1)
@@ -333,6 +336,212 @@ def test_withholding_is_visible_only_through_the_signed_time(server, pharmacy, t
     finally:
         cli._client = original  # type: ignore[assignment]
     assert len(made) == 4
+
+
+# --------------------------------------------------------------------------- sync statements
+
+
+def _statement(
+    pharmacy: PharmacySide,
+    entries: dict[str, tuple[int, bool]],
+    *,
+    seq: int,
+    as_of: dt.datetime,
+    key: fmt.PharmacyKey | None = None,
+) -> tuple[bytes, dict[str, dict]]:
+    """A statement over ``entries`` (patient id -> version, deleted) plus a few other patients,
+    and each listed patient's proof as the server sends it."""
+    by_handle = {pharmacy.handle(pid): value for pid, value in entries.items()}
+    for n in range(5):
+        by_handle.setdefault(pharmacy.handle(f"OTHER-{n}"), (n + 1, n == 3))
+    leaves = [fmt.Leaf(h, v, d) for h, (v, d) in sorted(by_handle.items())]
+    tree = fmt.merkle_tree(leaves)
+    data = fmt.make_statement(pharmacy_key=key or pharmacy.key, seq=seq, as_of=as_of, leaves=leaves)
+    proofs = {}
+    for pid in entries:
+        index = next(i for i, leaf in enumerate(leaves) if leaf.handle == pharmacy.handle(pid))
+        proofs[pid] = {
+            "index": index,
+            "version": leaves[index].version,
+            "deleted": leaves[index].deleted,
+            "path": [node.hex() for node in tree.proof(index)],
+        }
+    return data, proofs
+
+
+def test_withholding_proven_by_a_statement_is_refused(server, pharmacy) -> None:
+    """The server keeps serving the genuine v1 after v2 was uploaded, next to the pharmacy's
+    statement of that sync: the proof shows the server holds v2, so v1 is refused."""
+    client, hostile = _patient(server, pharmacy, "P1")
+    v1 = pharmacy.block("P1", DOC1)
+    pharmacy.upload(*pharmacy.batch([v1]))
+    server.clock.advance(days=1)
+    client.login("user-p1", PASSWORD)  # the session timed out over the day
+    sync_time = server.clock.now()
+    pharmacy.upload(*pharmacy.batch([pharmacy.block("P1", DOC2)]))
+    statement, proofs = _statement(pharmacy, {"P1": (2, False)}, seq=7, as_of=sync_time)
+    _serve(hostile, v1, version=1, statement=b64(statement), proof=proofs["P1"])
+    error = _refused(client, "withholding_detected", "withholding newer records", "version 2")
+    assert "version 1" in error.message
+    assert "call your pharmacy" in error.message
+    assert client.min_version == 0  # nothing of the refused answer was taken up
+    # Served honestly: v2 with the same statement opens, and the statement is kept.
+    hostile.rewrite.clear()
+    _serve(hostile, None, statement=b64(statement), proof=proofs["P1"])
+    records = client.fetch()
+    assert (records.version, records.document) == (2, DOC2)
+    assert records.statement is not None
+    assert (records.statement.seq, records.updated_at) == (7, sync_time)
+    # A block newer than the statement (uploaded after it was made) is fine with the old proof.
+    server.clock.advance(minutes=5)
+    v3 = pharmacy.block("P1", DOC1)
+    pharmacy.upload(*pharmacy.batch([v3]))
+    records = client.fetch()
+    assert records.version == 3
+    # ... and without a proof, if signed at or after the statement's time; an older block
+    # without a proof is refused (a statement covers every record the server held).
+    _serve(hostile, v3, version=3, statement=b64(statement), proof=None)
+    assert client.fetch().version == 3
+    later, later_hostile = hostile_client(server)
+    later.login("user-p1", PASSWORD)
+    _serve(later_hostile, v1, version=1, statement=b64(statement), proof=None)
+    _refused(later, "withholding_detected", "without the proof")
+    # A deletion the statement proves, hidden behind the older block: refused too.
+    tomb_statement, tomb_proofs = _statement(
+        pharmacy, {"P1": (9, True)}, seq=8, as_of=server.clock.now()
+    )
+    _serve(later_hostile, v3, version=3, statement=b64(tomb_statement), proof=tomb_proofs["P1"])
+    _refused(later, "withholding_detected", "proves version 9")
+
+
+def test_statements_are_checked_and_never_go_back(server, pharmacy, tmp_path: Path) -> None:
+    path = tmp_path / "versions.json"
+    client, hostile = _patient(server, pharmacy, "Q1", seen=SeenVersions(path))
+    v1 = pharmacy.block("Q1", DOC1)
+    pharmacy.upload(*pharmacy.batch([v1]))
+    now = server.clock.now()
+    s5, p5 = _statement(pharmacy, {"Q1": (1, False)}, seq=5, as_of=now)
+    s4, p4 = _statement(pharmacy, {"Q1": (1, False)}, seq=4, as_of=now)
+    _serve(hostile, None, statement=b64(s4), proof=p4["Q1"])
+    assert client.fetch().statement.seq == 4  # type: ignore[union-attr]
+    _serve(hostile, None, statement=b64(s5), proof=p5["Q1"])
+    assert client.fetch().statement.seq == 5  # type: ignore[union-attr]
+    # Kept per server and pharmacy, next to the versions shown; no record, no patient id.
+    stored = json.loads(path.read_text())
+    assert sorted(stored.values(), key=len) == [{"statement": 5}, {"block": 1, "deletion": 0}]
+    assert any(pharmacy.key.pharmacy_id in key for key in stored)
+    assert "Q1" not in path.read_text()
+    # An older statement, or none at all, after this computer saw number 5: refused.
+    _serve(hostile, None, statement=b64(s4), proof=p4["Q1"])
+    _refused(client, "statement_rollback", "number 4", "number 5")
+    _serve(hostile, None, statement=None, proof=None)
+    _refused(client, "statement_missing", "number 5")
+    # ... also in a later process that reads the file.
+    later, later_hostile = hostile_client(server, seen=SeenVersions(path))
+    later.login("user-q1", PASSWORD)
+    _serve(later_hostile, None, statement=None, proof=None)
+    _refused(later, "statement_missing", "number 5")
+    # A computer that never saw a statement cannot tell (the documented limit).
+    fresh, fresh_hostile = hostile_client(server)
+    fresh.login("user-q1", PASSWORD)
+    _serve(fresh_hostile, None, statement=None, proof=None)
+    assert fresh.fetch().version == 1
+    # Forged or damaged statements and proofs.
+    attacker = fmt.generate_pharmacy_key()
+    forged, forged_proofs = _statement(pharmacy, {"Q1": (1, False)}, seq=6, as_of=now, key=attacker)
+    _serve(hostile, None, statement=b64(forged), proof=forged_proofs["Q1"])
+    _refused(client, "statement_invalid", "signature")
+    _serve(hostile, None, statement=b64(s5[:-1]), proof=p5["Q1"])
+    _refused(client, "statement_invalid", "sync statement was refused")
+    _serve(hostile, None, statement="%%%", proof=p5["Q1"])
+    _refused(client, "statement_invalid")
+    flipped = dict(p5["Q1"], path=["00" * 32, *p5["Q1"]["path"][1:]])
+    for bad_proof in (
+        flipped,
+        dict(p5["Q1"], index=p5["Q1"]["index"] ^ 1),
+        dict(p5["Q1"], version=2),
+        dict(p5["Q1"], deleted=True),
+        dict(p5["Q1"], deleted="no"),
+        dict(p5["Q1"], path=p5["Q1"]["path"][:-1]),
+        {"index": 0},
+        "not a proof",
+    ):
+        _serve(hostile, None, statement=b64(s5), proof=bad_proof)
+        _refused(client, "statement_invalid", "proof")
+    # A pending answer may carry the statement and no proof.
+    hostile.rewrite["/api/v1/me/block"] = lambda body: {
+        "state": "pending",
+        "handle": body["handle"],
+        "statement": b64(s5),
+        "proof": None,
+    }
+    records = client.fetch()
+    assert (records.state, records.statement.seq) == ("pending", 5)  # type: ignore[union-attr]
+
+
+def test_the_command_line_dates_records_by_the_statement(server, pharmacy, tmp_path) -> None:
+    """A fresh statement: no 48-hour warning even if the block is old; an old statement:
+    warned; withholding: a clear refusal."""
+    from rxvault.cli import main
+    from rxvault.client import cli
+
+    client, hostile = _patient(server, pharmacy, "C1")
+    v1 = pharmacy.block("C1", DOC1)  # signed at the fake clock's time, months ago
+    pharmacy.upload(*pharmacy.batch([v1]))
+    # The command line measures age against this computer's clock.
+    fresh_time = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
+    fresh, fresh_proofs = _statement(pharmacy, {"C1": (1, False)}, seq=3, as_of=fresh_time)
+    old, old_proofs = _statement(
+        pharmacy, {"C1": (1, False)}, seq=3, as_of=fresh_time - dt.timedelta(days=3)
+    )
+    state = tmp_path / "versions.json"
+    rewrite: dict = {}
+
+    def fake_client(url: str, state_file: Path | None = None) -> PatientClient:
+        c, h = hostile_client(server, seen=SeenVersions(state_file))
+        h.rewrite.update(rewrite)
+        return c
+
+    def serve(envelope: bytes | None = None, **fields) -> None:
+        hostile.rewrite.clear()
+        _serve(hostile, envelope, **fields)
+        rewrite.clear()
+        rewrite.update(hostile.rewrite)
+
+    runner = CliRunner()
+    env = {"RXVAULT_PASSWORD": PASSWORD}
+    args = ["--server", "https://portal.test", "--username", "user-c1", "--state-file", str(state)]
+    original = cli._client
+    cli._client = fake_client  # type: ignore[assignment]
+    try:
+        serve(statement=b64(fresh), proof=fresh_proofs["C1"])
+        result = runner.invoke(main, ["patient", "fetch", *args], env=env)
+        assert result.exit_code == 0, result.output
+        assert f"last updated the server on {fresh_time.isoformat()}" in result.stderr
+        assert "out of date" not in result.stderr
+        # A statement three days old: warned, even though it is the newest one.
+        serve(statement=b64(old), proof=old_proofs["C1"])
+        result = runner.invoke(main, ["patient", "fetch", *args], env=env)
+        assert result.exit_code == 0, result.output
+        assert "last updated the server 3 days ago" in result.stderr
+        assert "may be out of date" in result.stderr
+        # Withholding, proven by a newer statement: refused, with a hint.
+        pharmacy.upload(*pharmacy.batch([pharmacy.block("C1", DOC2)]))
+        newer, newer_proofs = _statement(pharmacy, {"C1": (2, False)}, seq=4, as_of=fresh_time)
+        serve(v1, version=1, statement=b64(newer), proof=newer_proofs["C1"])
+        result = runner.invoke(main, ["patient", "fetch", *args], env=env)
+        assert result.exit_code != 0
+        assert "withholding newer records" in result.output
+        assert "hint: call your pharmacy" in result.output
+        assert "Traceback" not in result.output
+        # Then no statement at all: this computer saw number 3, so that is refused as well.
+        serve(statement=None, proof=None)
+        result = runner.invoke(main, ["patient", "fetch", *args], env=env)
+        assert result.exit_code != 0
+        assert "no sync statement" in result.output
+        assert client.unlocked is not None
+    finally:
+        cli._client = original  # type: ignore[assignment]
 
 
 def test_plain_http_is_refused_except_on_this_computer() -> None:

@@ -22,8 +22,10 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from rxvault import format as fmt
+from rxvault.server._models import Pharmacy
 
 from .conftest import PASSWORD, PharmacySide, Server, b64
 
@@ -60,6 +62,8 @@ AGENT_SCOPE = {  # protocol.md §3
     ("GET", "/api/v1/agent/records/{handle}"): "directory",
     ("POST", "/api/v1/agent/records/{handle}/restore"): "upload",
     ("POST", "/api/v1/agent/accounts/{handle}/unlock"): "enroll",
+    ("POST", "/api/v1/agent/statement"): "upload",
+    ("GET", "/api/v1/agent/statement"): "directory",
 }
 CATCH_ALL = {"/api/{rest:path}", "/{path:path}"}
 
@@ -250,7 +254,29 @@ def _agent_request(w: World, cred: str, method: str, path: str) -> tuple[str, di
         return real, {"json": {"public_key": b64(w.p1.key.public_bytes())}}
     if path.endswith("/enrollments"):
         return real, {"json": {"enrollments": [w.enrollment_json]}}
+    if path.endswith("/statement") and method == "POST":
+        return real, {"json": {"statement": b64(_statement_of_records(w))}}
     return real, {}
+
+
+_statement_seq = itertools.count(1)
+
+
+def _statement_of_records(w: World) -> bytes:
+    """The first pharmacy's sync statement over the server's records as they are now."""
+    from rxvault.server._statement import server_leaves
+
+    with w.server.admin() as admin:
+        pharmacy_id = admin.session.execute(
+            sa.select(Pharmacy.id).where(Pharmacy.slug == w.p1.slug)
+        ).scalar_one()
+        leaves = server_leaves(admin.session, pharmacy_id)
+    return fmt.make_statement(
+        pharmacy_key=w.p1.key,
+        seq=next(_statement_seq),
+        as_of=w.server.clock.now(),
+        leaves=leaves,
+    )
 
 
 # What the first pharmacy's full token gets, and what the other pharmacy's gets, on the first
@@ -265,6 +291,8 @@ AGENT_OWN = {
     ("GET", "/api/v1/agent/records/{handle}"): (200, None),
     ("POST", "/api/v1/agent/records/{handle}/restore"): (404, "not_restorable"),
     ("POST", "/api/v1/agent/accounts/{handle}/unlock"): (200, None),
+    ("GET", "/api/v1/agent/statement"): (404, "not_found"),  # before any statement is sent
+    ("POST", "/api/v1/agent/statement"): (200, None),
 }
 AGENT_OTHER = {
     ("GET", "/api/v1/agent/pharmacy"): (200, None),  # its own pharmacy, checked below
@@ -276,6 +304,8 @@ AGENT_OTHER = {
     ("GET", "/api/v1/agent/records/{handle}"): (404, "not_found"),
     ("POST", "/api/v1/agent/records/{handle}/restore"): (404, "not_restorable"),
     ("POST", "/api/v1/agent/accounts/{handle}/unlock"): (404, "not_found"),
+    ("GET", "/api/v1/agent/statement"): (404, "not_found"),  # it has none
+    ("POST", "/api/v1/agent/statement"): (422, "signature_invalid"),
 }
 
 

@@ -12,6 +12,7 @@ import { sealBlockFromParts, verifyBlock, openBlock } from "../src/crypto/envelo
 import { recipientKeyPair, suite, ephemeralKeyPair } from "../src/crypto/hpke.js";
 import { makeTombstone, verifyTombstone } from "../src/crypto/tombstone.js";
 import { makeBatch, verifyBatch } from "../src/crypto/batch.js";
+import * as stm from "../src/crypto/statement.js";
 import * as kdf from "../src/crypto/kdf.js";
 import { bundleKey, wrapKeyBundleFromParts, unwrapKeyBundleBytes } from "../src/crypto/bundle.js";
 import * as enr from "../src/crypto/enrollment.js";
@@ -230,6 +231,42 @@ const RUNNERS = {
       });
     return outcome(async () => {
       await enr.verifyPinTag(code, key(c.pharmacy_public_key), fromHex(c.tag));
+      return {};
+    });
+  },
+  async "statement.json"(c, data, resolve, key) {
+    if (c.operation === "tree")
+      return outcome(async () => {
+        const tree = await stm.merkleTree(c.leaves);
+        const paths = [];
+        for (let i = 0; i < c.leaves.length; i++) paths.push(tree.proof(i).map(toHex));
+        return { leaf_hashes: (await Promise.all(c.leaves.map(stm.leafHash))).map(toHex), root: toHex(tree.root), paths };
+      });
+    if (c.operation === "make")
+      return outcome(async () => ({
+        statement_hex: toHex(
+          await stm.makeStatement({
+            pharmacyKey: await importPharmacyKey(key(c.pharmacy_private_key)),
+            seq: c.seq,
+            asOf: when(c.as_of),
+            leaves: data.cases.find((s) => s.id === c.leaves.of_case).leaves,
+          }),
+        ),
+      }));
+    if (c.operation === "verify")
+      return outcome(async () => {
+        const s = await stm.verifyStatement(resolve(c.statement, "statement"), key(c.pharmacy_public_key));
+        return { pharmacy_id: s.pharmacy_id, seq: s.seq, as_of: stamp(s.as_of), size: s.size, root: toHex(s.root) };
+      });
+    if (c.operation === "verify_inclusion") {
+      const statement = await stm.verifyStatement(resolve(c.statement, "statement"), key("pharmacy_public_key"));
+      return outcome(async () => {
+        await stm.verifyInclusion(statement, c.leaf, c.index, c.path.map(fromHex));
+        return {};
+      });
+    }
+    return outcome(async () => {
+      stm.checkNotWithheld(c.leaf, c.served_version);
       return {};
     });
   },

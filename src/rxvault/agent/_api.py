@@ -98,6 +98,7 @@ class ServerRefused(UserError):
         )
         self.status = status
         self.code = code
+        self.server_message = message
 
 
 _HINTS = {
@@ -223,6 +224,18 @@ class ServerApi:
             content=data,
             headers={"Content-Type": "application/octet-stream"},
         ).json()
+        return result
+
+    def post_statement(self, data: bytes) -> dict[str, Any]:
+        """Send a signed sync statement (``make_statement``)."""
+        result: dict[str, Any] = self._request(
+            "POST", "/statement", json={"statement": b64(data)}
+        ).json()
+        return result
+
+    def statement(self) -> dict[str, Any]:
+        """The pharmacy's latest statement the server accepted (its ``seq``, size, root)."""
+        result: dict[str, Any] = self._request("GET", "/statement").json()
         return result
 
 

@@ -41,6 +41,7 @@ from rxvault.agent._report import Reporter, Summary, log
 from rxvault.agent._seal import SealJob, seal_stream, workers_for
 from rxvault.agent._source import SourceRead, read_source, source_digest
 from rxvault.agent._state import PatientRow, State, now_text, open_state
+from rxvault.agent._statement import send_statement
 from rxvault.format import make_batch, make_tombstone, new_batch_id
 
 __all__ = ["SyncOptions", "run_sync"]
@@ -447,6 +448,19 @@ def _run(
                 refresh = fetch_keys(api, state)
             if not refresh.verified and not refresh.refused:
                 _unchanged(state, summary, synced, reporter, dry_run=options.dry_run)
+                if not options.dry_run:
+                    # nothing changed, and the statement says so afresh: the proof that the
+                    # pharmacy still syncs (the state is that of the last complete run, so is
+                    # the tree head it recorded)
+                    head = synced.get("head")
+                    send_statement(
+                        ctx,
+                        api,
+                        state,
+                        summary,
+                        as_of=dt.datetime.now(dt.UTC).replace(microsecond=0),
+                        head=(int(head[0]), bytes.fromhex(head[1])) if head else None,
+                    )
                 return
         if refresh is None:
             # fetched while the source is read and digested; verified and stored after that
@@ -543,6 +557,7 @@ def _run(
             state.set(c, "last_patient_count", str(len(docs)))
             state.set(c, "last_sync_at", now_text())
             complete = not todo and not summary.warnings and not state.outbox()
+            record: dict[str, Any] | None = None
             if complete and content is not None and content_after.result() == content:
                 record = {
                     "run": _run_key(mapping, config.pharmacy_name, content),
@@ -551,6 +566,13 @@ def _run(
                 }
                 state.set(c, SYNCED_SOURCE, json.dumps(record))
         crash_point("seen")
+        # Last, every batch acknowledged: the signed statement of what the server now holds.
+        head = send_statement(ctx, api, state, summary, as_of=as_of)
+        if head is not None and record is not None:
+            # the next run on the same tables signs this head again without computing it
+            record["head"] = [head[0], head[1].hex()]
+            with state.transaction() as c:
+                state.set(c, SYNCED_SOURCE, json.dumps(record))
     finally:
         if directory is not None:
             directory.close()

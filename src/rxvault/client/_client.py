@@ -7,6 +7,7 @@ password and the keys derived from it never leave this process, except the auth 
 from __future__ import annotations
 
 import base64
+import binascii
 import dataclasses
 import datetime as dt
 import unicodedata
@@ -20,15 +21,22 @@ from rxvault.format import (
     DecryptionFailed,
     FormatError,
     KdfParams,
+    Leaf,
     OpenedBlock,
     RollbackRefused,
+    Statement,
+    WithholdingDetected,
+    check_not_withheld,
     derive_client_keys,
     derive_enrollment,
     generate_patient_keypair,
     open_block,
     parse_enrollment_code,
+    pharmacy_id,
     pin_tag,
     unwrap_key_bundle,
+    verify_inclusion,
+    verify_statement,
     verify_tombstone,
     wrap_key_bundle,
 )
@@ -107,7 +115,8 @@ class Unlocked:
 
 @dataclasses.dataclass(frozen=True)
 class Records:
-    """What ``fetch`` found: a live block (opened), a signed deletion, or nothing yet."""
+    """What ``fetch`` found: a live block (opened), a signed deletion, or nothing yet, and the
+    pharmacy's sync statement when the server has one."""
 
     state: str
     handle: str
@@ -115,12 +124,20 @@ class Records:
     document: bytes | None
     opened: OpenedBlock | None = None
     as_of: dt.datetime | None = None
+    statement: Statement | None = None
+
+    @property
+    def updated_at(self) -> dt.datetime | None:
+        """When the pharmacy last updated the server: the statement's time, else the block's."""
+        if self.statement is not None:
+            return self.statement.as_of
+        return self.as_of
 
     def age_hours(self, now: dt.datetime | None = None) -> float | None:
-        """How old the records are (from the signed as-of time), or None without records."""
-        if self.as_of is None:
+        """How old the pharmacy's last update is (signed time), or None without records."""
+        if self.updated_at is None or self.state != "live":
             return None
-        return ((now or dt.datetime.now(dt.UTC)) - self.as_of).total_seconds() / 3600
+        return ((now or dt.datetime.now(dt.UTC)) - self.updated_at).total_seconds() / 3600
 
 
 STALE_HOURS = 48
@@ -158,6 +175,9 @@ class PatientClient:
         self._deletion_version = 0
         # What earlier runs on this computer showed (per server and handle), if kept in a file.
         self.seen = seen
+        # The highest sync statement number accepted for the pharmacy: a later answer must not
+        # carry an older one, nor none at all.
+        self.statement_seq = 0
         # Derived keys by (password, salt, parameters), so one Argon2id run serves repeated
         # logins of this process; pass a shared dict to share it between clients.
         self._auth_cache = {} if key_cache is None else key_cache
@@ -278,16 +298,100 @@ class PatientClient:
         assert self.unlocked is not None
         return f"{str(self.http.base_url).rstrip('/')} {self.unlocked.handle}"
 
+    def _statement_key(self) -> str:
+        assert self.unlocked is not None
+        server = str(self.http.base_url).rstrip("/")
+        return f"{server} pharmacy {pharmacy_id(self.unlocked.pharmacy_public_key)}"
+
     def _recall(self) -> None:
         """Take up the versions this computer showed for this patient before."""
         if self.seen is not None:
             block, deletion = self.seen.get(self._seen_key())
             self.min_version = max(self.min_version, block)
             self._deletion_version = max(self._deletion_version, deletion)
+            self.statement_seq = max(self.statement_seq, self.seen.statement(self._statement_key()))
 
     def _remember(self) -> None:
         if self.seen is not None:
             self.seen.remember(self._seen_key(), self.min_version, self._deletion_version)
+            if self.statement_seq:
+                self.seen.remember_statement(self._statement_key(), self.statement_seq)
+
+    def _check_statement(
+        self,
+        block: dict[str, Any],
+        served: tuple[int, dt.datetime] | None,
+    ) -> Statement | None:
+        """The sync statement rules (format spec, "The sync statement", client checks).
+
+        ``served`` is the (version, signed time) of the block or deletion served, or None for a
+        pending answer. Returns the verified statement, or None when the server has none.
+        """
+        assert self.unlocked is not None
+        raw = block.get("statement")
+        withholding = "The server may be withholding newer records: please call your pharmacy."
+        if raw is None:
+            if self.statement_seq:
+                raise ClientError(
+                    0,
+                    "statement_missing",
+                    "The server sent no sync statement of your pharmacy, but this computer has "
+                    f"seen one (number {self.statement_seq}); your records are not shown. "
+                    + withholding,
+                )
+            return None
+        try:
+            statement = verify_statement(unb64(raw), self.unlocked.pharmacy_public_key)
+        except (FormatError, ValueError, TypeError, binascii.Error) as exc:
+            raise ClientError(
+                0, "statement_invalid", f"The pharmacy's sync statement was refused: {exc}"
+            ) from None
+        if statement.seq < self.statement_seq:
+            raise ClientError(
+                0,
+                "statement_rollback",
+                f"The server sent an older sync statement of your pharmacy (number "
+                f"{statement.seq}) than one already seen (number {self.statement_seq}); your "
+                "records are not shown. " + withholding,
+            )
+        proof = block.get("proof")
+        if served is None:
+            return statement
+        version, signed_at = served
+        if proof is None:
+            # A statement covers every handle the server held when it was made; a record
+            # signed at or after that time may be newer than the statement (nothing to prove).
+            if signed_at >= statement.as_of:
+                return statement
+            raise ClientError(
+                0,
+                "withholding_detected",
+                "The server sent your pharmacy's sync statement without the proof that covers "
+                "your records; they are not shown. " + withholding,
+            )
+        try:
+            if type(proof["deleted"]) is not bool:
+                raise TypeError("proof: deleted must be true or false")
+            leaf = Leaf(self.unlocked.handle, proof["version"], proof["deleted"])
+            path = [bytes.fromhex(node) for node in proof["path"]]
+            verify_inclusion(statement, leaf, proof["index"], path)
+            check_not_withheld(leaf, version)
+        except WithholdingDetected:
+            raise ClientError(
+                0,
+                "withholding_detected",
+                f"The server is withholding newer records: your pharmacy's sync statement of "
+                f"{statement.as_of:%Y-%m-%d %H:%M} UTC proves version {leaf.version}, but the "
+                f"server sent version {version}; it is not shown. Please call your pharmacy.",
+            ) from None
+        except (FormatError, ValueError, TypeError, KeyError) as exc:
+            raise ClientError(
+                0,
+                "statement_invalid",
+                f"The proof that the pharmacy's sync statement covers your records was "
+                f"refused: {exc}",
+            ) from None
+        return statement
 
     def fetch(self) -> Records:
         """Fetch, verify against the pinned pharmacy key and decrypt the patient's block.
@@ -328,8 +432,9 @@ class PatientClient:
                 ) from None
             except FormatError as exc:
                 raise ClientError(0, "block_invalid", f"The block was refused: {exc}") from None
+            statement = self._check_statement(block, (opened.header.version, opened.header.as_of))
             self.min_version = max(self.min_version, opened.header.version)
-            self._remember()
+            self._accept(statement)
             return Records(
                 "live",
                 handle,
@@ -337,6 +442,7 @@ class PatientClient:
                 opened.document,
                 opened,
                 as_of=opened.header.as_of,
+                statement=statement,
             )
         if state == "deleted":
             try:
@@ -355,10 +461,18 @@ class PatientClient:
                     f"The deletion was refused: its version {header.version} is not newer "
                     f"than version {seen} already seen.",
                 )
+            statement = self._check_statement(block, (header.version, header.deleted_at))
             self._deletion_version = header.version
-            self._remember()
-            return Records("deleted", handle, header.version, None)
-        return Records("pending", handle, None, None)
+            self._accept(statement)
+            return Records("deleted", handle, header.version, None, statement=statement)
+        statement = self._check_statement(block, None)
+        self._accept(statement)
+        return Records("pending", handle, None, None, statement=statement)
+
+    def _accept(self, statement: Statement | None) -> None:
+        if statement is not None:
+            self.statement_seq = max(self.statement_seq, statement.seq)
+        self._remember()
 
     # --- account -------------------------------------------------------------------------
 

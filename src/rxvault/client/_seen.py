@@ -1,5 +1,6 @@
 """What this computer has already shown: the highest block and deletion versions, per server and
-patient handle, kept in a small JSON file so that a later run refuses an older copy.
+patient handle, and the highest sync statement number per server and pharmacy, kept in a small
+JSON file so that a later run refuses an older copy.
 
 The versions are not secret (counters the server also stores), so the file holds no key, no
 password and no record. It is written atomically and readable by its owner only. A file that
@@ -18,6 +19,8 @@ from rxvault.client._errors import ClientError
 
 __all__ = ["SeenVersions", "default_seen_path"]
 
+_FIELDS = ("block", "deletion", "statement")
+
 
 def default_seen_path() -> Path:
     """``RXVAULT_PATIENT_STATE``, else the user's state folder."""
@@ -32,7 +35,8 @@ def default_seen_path() -> Path:
 
 
 class SeenVersions:
-    """``{key: {"block": n, "deletion": n}}`` in a JSON file (in memory if ``path`` is None)."""
+    """``{key: {"block": n, "deletion": n}}`` per patient and ``{key: {"statement": n}}`` per
+    pharmacy, in a JSON file (in memory if ``path`` is None)."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
@@ -51,14 +55,15 @@ class SeenVersions:
             raise ClientError(0, "seen_versions_unreadable", f"{problem} (not a JSON object)")
         data: dict[str, dict[str, int]] = {}
         for key, entry in raw.items():
-            if not isinstance(entry, dict) or not all(
-                isinstance(entry.get(k, 0), int) and entry.get(k, 0) >= 0
-                for k in ("block", "deletion")
+            if (
+                not isinstance(entry, dict)
+                or not set(entry) <= set(_FIELDS)
+                or not all(type(value) is int and value >= 0 for value in entry.values())
             ):
                 raise ClientError(
                     0, "seen_versions_unreadable", f"{problem} (entry {key!r} is malformed)"
                 )
-            data[str(key)] = {k: int(entry.get(k, 0)) for k in ("block", "deletion")}
+            data[str(key)] = dict(entry)
         return data
 
     def get(self, key: str) -> tuple[int, int]:
@@ -67,9 +72,20 @@ class SeenVersions:
         return entry.get("block", 0), entry.get("deletion", 0)
 
     def remember(self, key: str, block: int, deletion: int) -> None:
-        old_block, old_deletion = self.get(key)
-        new = {"block": max(block, old_block), "deletion": max(deletion, old_deletion)}
-        if (new["block"], new["deletion"]) == (old_block, old_deletion):
+        self._raise(key, {"block": block, "deletion": deletion})
+
+    def statement(self, key: str) -> int:
+        """The highest sync statement number shown for ``key`` (0 if none)."""
+        return self._data.get(key, {}).get("statement", 0)
+
+    def remember_statement(self, key: str, seq: int) -> None:
+        self._raise(key, {"statement": seq})
+
+    def _raise(self, key: str, values: dict[str, int]) -> None:
+        """Raise the counters of ``key`` to at least ``values`` and save if any changed."""
+        old = self._data.get(key, {})
+        new = {**old, **{k: max(v, old.get(k, 0)) for k, v in values.items()}}
+        if new == old:
             return
         self._data[key] = new
         if self.path is None:

@@ -61,6 +61,10 @@ def _hint(code: str) -> str | None:
         "enrollment_invalid": "ask your pharmacy for a new enrollment letter",
         "username_taken": "choose another username",
         "rollback_refused": "call your pharmacy: the server may be withholding your records",
+        "withholding_detected": "call your pharmacy: the server is not showing its latest update",
+        "statement_rollback": "call your pharmacy: the server may be withholding your records",
+        "statement_missing": "call your pharmacy: the server may be withholding your records",
+        "statement_invalid": "call your pharmacy: the records did not pass the checks",
         "block_invalid": "call your pharmacy: the records did not pass the checks",
         "seen_versions_unreadable": "repair or restore that file (see --state-file)",
     }.get(code)
@@ -113,8 +117,8 @@ def register_command(server: str, username: str, code: str) -> None:
     "--state-file",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Where this computer remembers the newest records version shown, so that an older "
-    "copy is refused later (default: RXVAULT_PATIENT_STATE, else "
+    help="Where this computer remembers the newest records version and pharmacy sync statement "
+    "shown, so that an older copy is refused later (default: RXVAULT_PATIENT_STATE, else "
     "~/.local/state/rxvault/patient-versions.json).",
 )
 def fetch_command(server: str, username: str, output: Path | None, state_file: Path | None) -> None:
@@ -148,12 +152,19 @@ def fetch_command(server: str, username: str, output: Path | None, state_file: P
         raise UserError("your pharmacy has removed your records from the portal")
     assert records.document is not None
     assert records.as_of is not None
+    assert records.updated_at is not None
     age = records.age_hours() or 0.0
     click.echo(f"records as of {records.as_of.isoformat()} (version {records.version})", err=True)
+    if records.statement is not None:
+        click.echo(
+            f"your pharmacy last updated the server on {records.updated_at.isoformat()} "
+            f"(sync {records.statement.seq})",
+            err=True,
+        )
     if age > STALE_HOURS:
         click.echo(
-            f"warning: these records were last updated {int(age // 24)} days ago and may be out "
-            "of date; call your pharmacy if something is missing",
+            f"warning: your pharmacy last updated the server {int(age // 24)} days ago; these "
+            "records may be out of date; call your pharmacy if something is missing",
             err=True,
         )
     document = json.loads(records.document)

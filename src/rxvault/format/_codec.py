@@ -14,6 +14,7 @@ __all__ = [
     "BLOCK_MAGIC",
     "BUNDLE_MAGIC",
     "MAX_HEADER_LENGTH",
+    "STATEMENT_MAGIC",
     "TOMBSTONE_MAGIC",
     "check_counter",
     "check_handle",
@@ -30,6 +31,7 @@ BLOCK_MAGIC = b"RXB\x01"
 TOMBSTONE_MAGIC = b"RXT\x01"
 BATCH_MAGIC = b"RXU\x01"
 BUNDLE_MAGIC = b"RXK\x01"
+STATEMENT_MAGIC = b"RXS\x01"
 MAX_HEADER_LENGTH = 1024
 
 _TIME_RE = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\Z")

@@ -14,7 +14,9 @@ catch that. The tree::
     ├── BindingInvalid          a patient key binding does not verify
     ├── PinTagInvalid           a pin tag does not match the pharmacy key
     ├── HandleMismatch          a block or tombstone is for another patient handle
-    ├── RollbackRefused         a block's version is lower than one already seen
+    ├── RollbackRefused         a block's version (or a statement's seq) is lower than one seen
+    ├── InclusionInvalid        an inclusion proof does not lead to a sync statement's root
+    ├── WithholdingDetected     the server serves an older version than its statement proves
     └── DocumentTooLarge        a document does not fit the largest padding bucket
 
 ``DecryptionFailed`` deliberately carries no detail: a wrong key, a flipped bit, bad padding and
@@ -29,6 +31,7 @@ __all__ = [
     "DocumentTooLarge",
     "FormatError",
     "HandleMismatch",
+    "InclusionInvalid",
     "InvalidEnrollmentCode",
     "MalformedObject",
     "PinTagInvalid",
@@ -37,6 +40,7 @@ __all__ = [
     "UnsupportedSuite",
     "UnsupportedVersion",
     "WeakKdfParameters",
+    "WithholdingDetected",
 ]
 
 
@@ -89,6 +93,14 @@ class HandleMismatch(FormatError):
 
 class RollbackRefused(FormatError):
     """A block's version counter is lower than one already seen for that handle."""
+
+
+class InclusionInvalid(FormatError):
+    """An inclusion proof does not show the leaf in the tree a sync statement signs."""
+
+
+class WithholdingDetected(FormatError):
+    """A signed sync statement proves a newer version than the one the server serves."""
 
 
 class DocumentTooLarge(FormatError):

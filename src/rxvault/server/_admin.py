@@ -15,7 +15,14 @@ from sqlalchemy.orm import Session
 
 from rxvault.server import _audit, _ingest, _ratelimit
 from rxvault.server._errors import ApiError
-from rxvault.server._models import Account, ApiToken, Enrollment, Pharmacy, Record
+from rxvault.server._models import (
+    Account,
+    ApiToken,
+    Enrollment,
+    Pharmacy,
+    PharmacyStatement,
+    Record,
+)
 from rxvault.server._models import Session as SessionRow
 from rxvault.server._tokens import SCOPES, new_api_token
 
@@ -85,6 +92,10 @@ class Admin:
         pharmacy = self.pharmacy(slug)
         pharmacy.public_key = None
         pharmacy.key_id = None
+        # the sync statement was signed with the old key: the new key's agent sends the next
+        self.session.execute(
+            sa.delete(PharmacyStatement).where(PharmacyStatement.pharmacy_id == pharmacy.id)
+        )
         self._audit("admin.pharmacy-reset-key", f"pharmacy:{slug}")
 
     def create_token(

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rxvault import __version__
-from rxvault.server import _agent_api, _audit, _patient_api, _web
+from rxvault.server import _agent_api, _audit, _patient_api, _statement, _web
 from rxvault.server._clock import Clock, SystemClock
 from rxvault.server._context import AppContext
 from rxvault.server._db import check_schema, create_db_engine, session_factory
@@ -127,6 +127,7 @@ def create_app(
         return {"status": "ok", "version": __version__}
 
     app.include_router(_agent_api.router)
+    app.include_router(_statement.router)
     app.include_router(_patient_api.router)
 
     @app.api_route(

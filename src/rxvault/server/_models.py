@@ -201,3 +201,22 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(sa.BigInteger)
     mac: Mapped[str] = mapped_column(sa.String(64))
+
+
+class PharmacyStatement(Base):
+    """A pharmacy's latest accepted sync statement and the leaves it covers (docs/spec).
+
+    ``leaves`` is the snapshot of the pharmacy's records the statement's root was checked
+    against: the leaf bytes (41 each: handle, u64 version, state byte) concatenated in handle
+    order, so that inclusion proofs stay consistent while later batches change the records.
+    """
+
+    __tablename__ = "pharmacy_statements"
+
+    pharmacy_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("pharmacies.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    seq: Mapped[int] = mapped_column(sa.BigInteger)
+    statement: Mapped[bytes] = mapped_column(blob())
+    leaves: Mapped[bytes] = mapped_column(blob())
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from rxvault.server import _crypto, _ratelimit
+from rxvault.server import _crypto, _ratelimit, _statement
 from rxvault.server._accounts import kdf_in, kdf_out, normalize_username, validated_username
 from rxvault.server._context import AppContext
 from rxvault.server._db import read_transaction, transaction
@@ -33,7 +33,14 @@ from rxvault.server._errors import (
     too_many_attempts,
 )
 from rxvault.server._ingest import lock_pharmacy
-from rxvault.server._models import Account, Enrollment, KeyRegistration, Pharmacy, Record
+from rxvault.server._models import (
+    Account,
+    Enrollment,
+    KeyRegistration,
+    Pharmacy,
+    PharmacyStatement,
+    Record,
+)
 from rxvault.server._models import Session as SessionRow
 from rxvault.server._schemas import (
     AccountOut,
@@ -436,9 +443,13 @@ def my_block(request: Request) -> BlockOut:
             Record.block_version,
             Record.envelope,
             Record.tombstone,
+            PharmacyStatement.statement,
         ).outerjoin(
             Record,
             sa.and_(Record.pharmacy_id == Account.pharmacy_id, Record.handle == Account.handle),
+        )
+        query = query.outerjoin(
+            PharmacyStatement, PharmacyStatement.pharmacy_id == Account.pharmacy_id
         )
         with read_transaction(ctx.db) as s:
             row = s.execute(query).one_or_none()
@@ -448,15 +459,25 @@ def my_block(request: Request) -> BlockOut:
     if caller is None or row is None:
         raise refuse_session(request, "patient.block")
     ctx.audit_alone(actor=caller.actor, action="patient.block", address=address_of(request))
+    # the pharmacy's sync statement and this handle's inclusion proof (see _statement)
+    extra = _statement.block_fields(ctx, caller.pharmacy_id, caller.handle, row.statement)
     if row.state == "live" and row.envelope is not None:
         return BlockOut(
-            state="live", handle=caller.handle, version=row.block_version, envelope=row.envelope
+            state="live",
+            handle=caller.handle,
+            version=row.block_version,
+            envelope=row.envelope,
+            **extra,
         )
     if row.state == "deleted" and row.tombstone is not None:
         return BlockOut(
-            state="deleted", handle=caller.handle, version=row.version, tombstone=row.tombstone
+            state="deleted",
+            handle=caller.handle,
+            version=row.version,
+            tombstone=row.tombstone,
+            **extra,
         )
-    return BlockOut(state="pending", handle=caller.handle)
+    return BlockOut(state="pending", handle=caller.handle, **extra)
 
 
 @router.post("/me/password/start", response_model=PasswordStartOut)

@@ -158,6 +158,20 @@ class UnlockOut(BaseModel):
     was_locked: bool
 
 
+class StatementIn(Strict):
+    """A signed sync statement (format spec: ``make_statement``)."""
+
+    statement: Annotated[B64, _sized(4096)]
+
+
+class StatementOut(BaseModel):
+    seq: int
+    size: int
+    root: str
+    as_of: dt.datetime
+    received_at: dt.datetime
+
+
 # --- patient ------------------------------------------------------------------------------
 
 # No control characters (PostgreSQL text cannot hold NUL; none belongs in a name).
@@ -225,12 +239,24 @@ class KeyBundleOut(BaseModel):
     username: str
 
 
+class InclusionProofOut(BaseModel):
+    """Where the patient's handle is in the statement's snapshot: leaf ``index`` with the
+    leaf's ``version`` and state, and the RFC 9162 audit path (hex, leaf side first)."""
+
+    index: int
+    version: int
+    deleted: bool
+    path: list[str]
+
+
 class BlockOut(BaseModel):
     state: Literal["live", "deleted", "pending"]
     handle: str
     version: int | None = None
     envelope: B64 | None = None
     tombstone: B64 | None = None
+    statement: B64 | None = None
+    proof: InclusionProofOut | None = None
 
 
 class PasswordStartOut(BaseModel):

@@ -12,7 +12,7 @@ import { toCsv } from "./csv.js";
 import { toFhirBundle } from "./fhir.js";
 import { toPdf } from "./pdf.js";
 import { passwordScore, passwordProblem, LABELS, MIN_LENGTH } from "./strength.js";
-import { deletionAllowed, hasShown, rememberVersion, seenVersion } from "./versions.js";
+import { deletionAllowed, hasShown, rememberStatement, rememberVersion, seenStatement, seenVersion } from "./versions.js";
 import { announce, download, field, formatDate, formatDateTime, h, messageBox } from "./ui.js";
 import { cellText } from "./document.js";
 
@@ -102,6 +102,14 @@ const PROBLEMS = {
   RollbackRefused: [
     "These records are older than ones already shown on this device",
     "The server sent an older copy of your records than this device has already shown you. To protect you from out-of-date information they are not shown. Please call your pharmacy.",
+  ],
+  WithholdingDetected: [
+    "The server is not showing your latest records",
+    "Your pharmacy's signed summary of its last update shows newer records than the ones the server sent. To protect you from out-of-date information they are not shown. Please call your pharmacy.",
+  ],
+  InclusionInvalid: [
+    "We could not confirm these records are your pharmacy's latest",
+    "The server's proof that these records are part of your pharmacy's last update does not check out, so they are not shown. Please call your pharmacy.",
   ],
   HandleMismatch: [
     "These records belong to someone else",
@@ -492,6 +500,49 @@ async function register(code, username, password, { progress, box, user }) {
 
 // ---------------------------------------------------------------------------------- records
 
+/**
+ * The sync statement rules (format.md, "The sync statement", checks by a client): the statement
+ * verifies with the pinned pharmacy key and is not older than one this device showed; a live
+ * block or deletion is in it (inclusion proof) and not older than the version it proves, or,
+ * without a proof, was signed at or after the statement's time. `served` is {version, signedAt},
+ * or null for a pending answer. Returns the statement, or null when the server has none.
+ */
+async function checkStatement(block, served) {
+  const id = await C.pharmacyId(vault.pharmacyPublicKey);
+  const seen = seenStatement(id);
+  if (block.statement == null) {
+    if (seen) throw new C.RollbackRefused(`the server sent no sync statement, but this device has seen number ${seen}`);
+    return null;
+  }
+  let raw;
+  try {
+    raw = C.b64decode(block.statement);
+  } catch {
+    throw new C.MalformedObject("statement: not base64");
+  }
+  const statement = await C.verifyStatement(raw, vault.pharmacyPublicKey);
+  if (statement.seq < seen) throw new C.RollbackRefused(`sync statement number ${statement.seq} is older than number ${seen} already seen`);
+  if (served !== null) {
+    const proof = block.proof;
+    if (proof == null) {
+      if (served.signedAt.getTime() < statement.as_of.getTime())
+        throw new C.WithholdingDetected("the server sent the sync statement without the proof that covers these records");
+    } else {
+      if (typeof proof !== "object" || !Array.isArray(proof.path) || typeof proof.deleted !== "boolean" || !proof.path.every((p) => typeof p === "string" && /^[0-9a-f]{64}$/.test(p)))
+        throw new C.MalformedObject("inclusion proof: not in the expected form");
+      const leaf = { handle: vault.handle, version: proof.version, deleted: proof.deleted };
+      await C.verifyInclusion(statement, leaf, proof.index, proof.path.map(C.fromHex));
+      C.checkNotWithheld(leaf, served.version);
+    }
+  }
+  return { statement, pharmacyId: id };
+}
+
+function acceptStatement(checked) {
+  if (checked) rememberStatement(checked.pharmacyId, checked.statement.seq);
+  return checked ? checked.statement : null;
+}
+
 async function loadRecords() {
   const block = await api("GET", "/me/block");
   performance.mark("rxvault:block-fetched");
@@ -505,9 +556,17 @@ async function loadRecords() {
       minVersion: seenVersion(vault.handle),
     });
     performance.mark("rxvault:block-opened");
+    let checked;
+    try {
+      checked = await checkStatement(block, { version: opened.header.version, signedAt: opened.header.as_of });
+    } catch (exc) {
+      opened.document.fill(0);
+      throw exc;
+    }
     const doc = readDocument(opened.document);
     opened.document.fill(0);
     rememberVersion(vault.handle, opened.header.version);
+    vault.statement = acceptStatement(checked);
     vault.doc = doc;
     vault.header = opened.header;
     performance.mark("rxvault:document-read");
@@ -517,19 +576,24 @@ async function loadRecords() {
     const header = await C.verifyTombstone(C.b64decode(block.tombstone), vault.pharmacyPublicKey);
     if (header.handle !== vault.handle) throw new C.HandleMismatch("the deletion is for another patient");
     if (!deletionAllowed(vault.handle, header.version)) throw new C.RollbackRefused("a deletion not newer than records already shown");
+    const checked = await checkStatement(block, { version: header.version, signedAt: header.deleted_at });
     rememberVersion(vault.handle, header.version, { deleted: true });
+    acceptStatement(checked);
     showNotice("Your records were removed by your pharmacy", `Your pharmacy removed your records from this website on ${formatDateTime(header.deleted_at)}. Please call your pharmacy if you think this is a mistake.`);
-  } else if (!vault.justRegistered && hasShown(vault.handle)) {
-    // This device has shown records before: "nothing published" may be a server withholding them.
-    showNotice(
-      "Your records are not available right now",
-      "This device has shown you your records before, but the server now says there are none. If you registered again recently, they appear after your pharmacy's next daily update. Otherwise the server may be withholding them: please call your pharmacy.",
-    );
   } else {
-    showNotice(
-      vault.justRegistered ? "Your account is ready" : "Your records are not here yet",
-      "Your pharmacy has not published your records to this website yet. They usually appear after the pharmacy's next daily update. Please check again tomorrow.",
-    );
+    acceptStatement(await checkStatement(block, null));
+    if (!vault.justRegistered && hasShown(vault.handle)) {
+      // This device has shown records before: "nothing published" may be a server withholding them.
+      showNotice(
+        "Your records are not available right now",
+        "This device has shown you your records before, but the server now says there are none. If you registered again recently, they appear after your pharmacy's next daily update. Otherwise the server may be withholding them: please call your pharmacy.",
+      );
+    } else {
+      showNotice(
+        vault.justRegistered ? "Your account is ready" : "Your records are not here yet",
+        "Your pharmacy has not published your records to this website yet. They usually appear after the pharmacy's next daily update. Please check again tomorrow.",
+      );
+    }
   }
   touch();
 }
@@ -572,7 +636,11 @@ function showRecords() {
   vault.history?.teardown();
   showNav(true, "records");
   const asOf = header.as_of;
-  const ageHours = (Date.now() - asOf.getTime()) / 3600000;
+  // How fresh the records are: the pharmacy's last update (its sync statement) when the server
+  // has one, else the block's own time (a patient whose records did not change keeps an old one).
+  const statement = vault.statement;
+  const updatedAt = statement ? statement.as_of : asOf;
+  const ageHours = (Date.now() - updatedAt.getTime()) / 3600000;
   const verified = h(
     "p",
     { class: "verified" },
@@ -581,10 +649,24 @@ function showRecords() {
     h("strong", { "data-testid": "pharmacy-name" }, doc.pharmacyName),
     ": signed by your pharmacy and decrypted on this device.",
   );
-  const asOfLine = h("p", { class: "as-of" }, "Records as of ", h("time", { datetime: asOf.toISOString() }, formatDateTime(asOf)), ".");
+  const asOfLine = h(
+    "p",
+    { class: "as-of" },
+    "Records as of ",
+    h("time", { datetime: asOf.toISOString() }, formatDateTime(asOf)),
+    ".",
+    statement ? [" Your pharmacy last updated this website on ", h("time", { datetime: updatedAt.toISOString(), "data-testid": "last-update" }, formatDateTime(updatedAt)), "."] : null,
+  );
+  const days = Math.floor(ageHours / 24);
   const stale =
     ageHours > STALE_HOURS
-      ? h("div", { class: "message message-warning", role: "status" }, `These records were last updated ${Math.floor(ageHours / 24)} days ago and may be out of date. Call your pharmacy if something is missing.`)
+      ? h(
+          "div",
+          { class: "message message-warning", role: "status" },
+          statement
+            ? `Your pharmacy last updated this website ${days} days ago, so these records may be out of date. Call your pharmacy if something is missing.`
+            : `These records were last updated ${days} days ago and may be out of date. Call your pharmacy if something is missing.`,
+        )
       : null;
   const actions = h(
     "div",

@@ -37,3 +37,18 @@ export function rememberVersion(handle, version, { deleted = false } = {}) {
   if (version > s.version || (version === s.version && deleted && !s.deleted))
     window.localStorage.setItem(PREFIX + handle, deleted ? `${version}:deleted` : String(version));
 }
+
+/**
+ * The highest sync statement number shown on this device, per pharmacy id (format.md, "The sync
+ * statement"). A lower one, or none at all once one was seen, is refused like a rollback.
+ */
+const STATEMENT_PREFIX = "rxvault.seen-statement.";
+
+export function seenStatement(pharmacyId) {
+  const value = Number(window.localStorage.getItem(STATEMENT_PREFIX + pharmacyId) ?? "");
+  return Number.isSafeInteger(value) && value > 0 ? value : 0;
+}
+
+export function rememberStatement(pharmacyId, seq) {
+  if (seq > seenStatement(pharmacyId)) window.localStorage.setItem(STATEMENT_PREFIX + pharmacyId, String(seq));
+}

@@ -7,6 +7,7 @@ export const BLOCK_MAGIC = new Uint8Array([0x52, 0x58, 0x42, 0x01]); // "RXB" 1
 export const TOMBSTONE_MAGIC = new Uint8Array([0x52, 0x58, 0x54, 0x01]); // "RXT" 1
 export const BATCH_MAGIC = new Uint8Array([0x52, 0x58, 0x55, 0x01]); // "RXU" 1
 export const BUNDLE_MAGIC = new Uint8Array([0x52, 0x58, 0x4b, 0x01]); // "RXK" 1
+export const STATEMENT_MAGIC = new Uint8Array([0x52, 0x58, 0x53, 0x01]); // "RXS" 1
 export const MAX_HEADER_LENGTH = 1024;
 
 const TIME_RE = /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$/;

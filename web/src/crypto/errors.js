@@ -13,7 +13,9 @@
  *     ├── BindingInvalid          a patient key binding does not verify
  *     ├── PinTagInvalid           a pin tag does not match the pharmacy key
  *     ├── HandleMismatch          a block or tombstone is for another patient handle
- *     ├── RollbackRefused         a block's version is lower than one already seen
+ *     ├── RollbackRefused         a block's version (or a statement's seq) is lower than one seen
+ *     ├── InclusionInvalid        an inclusion proof does not lead to a sync statement's root
+ *     ├── WithholdingDetected     the server serves an older version than its statement proves
  *     └── DocumentTooLarge        a document does not fit the largest padding bucket
  */
 
@@ -34,6 +36,8 @@ export class BindingInvalid extends FormatError {}
 export class PinTagInvalid extends FormatError {}
 export class HandleMismatch extends FormatError {}
 export class RollbackRefused extends FormatError {}
+export class InclusionInvalid extends FormatError {}
+export class WithholdingDetected extends FormatError {}
 export class DocumentTooLarge extends FormatError {}
 
 // The kind of an error is its class's name; set explicitly so that minifying keeps it.
@@ -50,6 +54,8 @@ const KINDS = {
   PinTagInvalid,
   HandleMismatch,
   RollbackRefused,
+  InclusionInvalid,
+  WithholdingDetected,
   DocumentTooLarge,
 };
 for (const [name, kind] of Object.entries(KINDS)) Object.defineProperty(kind.prototype, "name", { value: name });

@@ -12,6 +12,7 @@ export { BLOCK_SUITE, openBlock, verifyBlock, sealBlockFromParts } from "./envel
 export { verifyTombstone, makeTombstone } from "./tombstone.js";
 export { verifySignature } from "./keys.js";
 export { verifyBatch, makeBatch } from "./batch.js";
+export { verifyStatement, verifyInclusion, checkNotWithheld } from "./statement.js";
 export { kdfParamsFromDict, kdfParamsToDict, checkKdfParams, KDF_FLOOR } from "./kdf.js";
 export { deriveClientKeysInWorker, prepareKeyWorker } from "./client-keys.js";
 export { wrapKeyBundle, unwrapKeyBundle, rewrapKeyBundle } from "./bundle.js";

@@ -1,0 +1,118 @@
+"""The sync statement: at the end of a sync, what the server should now hold, signed.
+
+One leaf per handle this agent has on the server (a live block or a deletion, with its version),
+from the local state, in handle order; the statement carries their Merkle root and a sequence
+number kept in the state (format spec, "The sync statement"). The server stores it only if its
+own records give the same root; patients' clients then check that the block they are served is
+not older than the one the statement proves, and how fresh the statement is.
+
+A refusal is a warning (exit code 1), not a failure: the records were uploaded; what the
+warning tells is that the server and this agent disagree about what the server holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from rxvault.agent._api import ServerApi, ServerRefused
+from rxvault.agent._context import AgentContext
+from rxvault.agent._report import Summary, log
+from rxvault.agent._state import State
+from rxvault.format import Leaf, merkle_tree, sign_tree_head
+
+__all__ = ["local_leaves", "send_statement"]
+
+#: the meta key of the last sequence number used
+SEQ_KEY = "statement_seq"
+
+_DIFFER_HINT = (
+    "patients' portals keep showing their records but cannot confirm that they are current. "
+    "Was the server's database restored from a backup, or is another agent (another computer, "
+    "or a copy of this agent's home) syncing this pharmacy? See docs/operations.md, "
+    '"Sync statements"'
+)
+
+
+def local_leaves(state: State) -> list[Leaf]:
+    """The leaves of what the server holds according to this agent's state, by handle."""
+    rows = state.conn.execute(
+        "SELECT handle, version, server_state FROM patients "
+        "WHERE server_state IN ('live', 'deleted')"
+    ).fetchall()
+    rows.sort()
+    return [
+        Leaf(handle, version, server_state == "deleted") for handle, version, server_state in rows
+    ]
+
+
+def _next_seq(state: State, at_least: int = 0) -> int:
+    """The next sequence number, recorded before it is used (never used twice)."""
+    seq = max(int(state.get(SEQ_KEY) or 0), at_least) + 1
+    with state.transaction() as c:
+        state.set(c, SEQ_KEY, str(seq))
+    return seq
+
+
+TreeHead = tuple[int, bytes]  # (size, root) of the tree over the leaves
+
+
+def send_statement(
+    ctx: AgentContext,
+    api: ServerApi,
+    state: State,
+    summary: Summary,
+    *,
+    as_of: dt.datetime,
+    head: TreeHead | None = None,
+) -> TreeHead | None:
+    """Sign and send this run's statement; a refusal becomes a warning in ``summary``.
+
+    ``head`` is the tree head of the state's leaves when the caller knows it (a run that
+    changed nothing since a statement over the same state); otherwise it is computed. Returns
+    the head the server accepted, or None.
+
+    A sequence number the server refuses as not newer than its own (this agent's state was
+    replaced or restored) is moved past the server's, with a warning, and sent once more.
+    """
+    with summary.timed("sync statement"):
+        if head is None:
+            tree = merkle_tree(local_leaves(state))
+            head = (tree.size, tree.root)
+        seq = _next_seq(state)
+        for attempt in (1, 2):
+            data = sign_tree_head(
+                pharmacy_key=ctx.key, seq=seq, as_of=as_of, size=head[0], root=head[1]
+            )
+            try:
+                api.post_statement(data)
+            except ServerRefused as exc:
+                if exc.code == "statement_stale" and attempt == 1:
+                    server_seq = int(api.statement()["seq"])
+                    summary.warnings.append(
+                        f"the server's last sync statement has sequence number {server_seq}, "
+                        f"not older than this agent's {seq}: this agent's state was replaced "
+                        "or restored, or another agent syncs this pharmacy; continued after it"
+                    )
+                    seq = _next_seq(state, at_least=server_seq)
+                    continue
+                if exc.code == "statement_mismatch":
+                    leaves = local_leaves(state)
+                    deleted = sum(1 for leaf in leaves if leaf.deleted)
+                    counts = f"{len(leaves)} ({len(leaves) - deleted} live, {deleted} deleted)"
+                    summary.warnings.append(
+                        "the server's records differ from this agent's state, which lists "
+                        f"{counts} patients on the server, so it refused this run's sync "
+                        f"statement ({exc.server_message.rstrip('.')}); {_DIFFER_HINT}"
+                    )
+                elif exc.status == 404 and exc.code == "not_found":
+                    summary.warnings.append(
+                        "the server does not accept sync statements (an older rxvault server?): "
+                        "patients' portals cannot confirm that their records are current"
+                    )
+                else:
+                    summary.warnings.append(f"the sync statement was not stored: {exc.message}")
+                log.warning("sync statement %d refused (%s)", seq, exc.code)
+                return None
+            log.info("sync statement %d sent: %d leaves", seq, head[0])
+            return head
+    return None

@@ -1,0 +1,315 @@
+"""Sync statements: the pharmacy's signed Merkle tree head over every record the server holds.
+
+``POST /agent/statement`` accepts a statement only if its root is the one of the server's own
+records of the pharmacy (one leaf per handle, in handle order), and then stores it with a
+snapshot of those leaves: 41 bytes each (``handle || u64 version || state byte``, the leaf bytes
+of docs/spec/format.md), concatenated in handle order. ``GET /me/block`` serves the latest
+statement and the patient's inclusion proof in that snapshot, so a client can tell that the
+server withholds a newer record than the one the pharmacy last stated.
+
+A proof is computed from a tree built once per statement and kept in this process (a few
+recent statements), so a fetch does not rebuild 100,000 leaves.
+"""
+
+from __future__ import annotations
+
+import collections
+import struct
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session
+
+from rxvault.server import _crypto
+from rxvault.server._context import AppContext
+from rxvault.server._db import read_transaction, transaction
+from rxvault.server._deps import address_of, agent_caller, ctx_of
+from rxvault.server._errors import ApiError
+from rxvault.server._ingest import lock_pharmacy
+from rxvault.server._models import Pharmacy, PharmacyStatement, Record
+from rxvault.server._schemas import InclusionProofOut, StatementIn, StatementOut
+
+__all__ = ["block_fields", "router", "server_leaves"]
+
+router = APIRouter(prefix="/api/v1/agent", tags=["agent"])
+
+#: one leaf of a snapshot: handle (32 ASCII hex characters), u64 version, state byte
+LEAF = struct.Struct(">32sQB")
+LIVE, DELETED = 1, 2
+#: leaves of the statements whose built trees a process keeps (about 200 bytes each: the tree's
+#: nodes and the packed leaves), beyond the most recent statement, which is always kept
+CACHED_LEAVES = 500_000
+
+
+def server_leaves(session: Session, pharmacy_id: int) -> list[_crypto.Leaf]:
+    """The leaves of every record of the pharmacy, in handle order.
+
+    A live record's leaf carries the version of the block served (a restored block keeps its
+    older version); a deleted one the tombstone's; a record whose block was removed at a
+    re-enrollment (``pending``, until the agent uploads for the new key) counts as live at its
+    version, as the agent last uploaded it.
+    """
+    rows = sorted(
+        session.execute(
+            sa.select(Record.handle, Record.state, Record.version, Record.block_version).where(
+                Record.pharmacy_id == pharmacy_id
+            )
+        ).all(),
+        key=lambda r: r[0],  # ASCII order, whatever the database's collation
+    )
+    return [
+        _crypto.Leaf(handle, version, True)
+        if state == "deleted"
+        else _crypto.Leaf(handle, block_version or version, False)
+        for handle, state, version, block_version in rows
+    ]
+
+
+def pack_leaves(leaves: Sequence[_crypto.Leaf]) -> bytes:
+    pack = LEAF.pack
+    return b"".join(
+        pack(leaf.handle.encode("ascii"), leaf.version, DELETED if leaf.deleted else LIVE)
+        for leaf in leaves
+    )
+
+
+def unpack_leaves(data: bytes) -> list[_crypto.Leaf]:
+    return [
+        _crypto.Leaf(handle.decode("ascii"), version, state == DELETED)
+        for handle, version, state in LEAF.iter_unpack(data)
+    ]
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    pharmacy_id: int
+    statement: bytes
+    leaves: bytes
+    tree: _crypto.MerkleTree
+
+    @property
+    def size(self) -> int:
+        return len(self.leaves) // LEAF.size
+
+    def index_of(self, handle: str) -> int | None:
+        """The leaf index of ``handle`` (binary search in the packed leaves), or None."""
+        key = handle.encode("ascii")
+        leaves, size = self.leaves, LEAF.size
+        lo, hi = 0, len(leaves) // size
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if leaves[mid * size : mid * size + 32] < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo * size < len(leaves) and leaves[lo * size : lo * size + 32] == key:
+            return lo
+        return None
+
+
+class _Cache:
+    """The built trees of recent statements, keyed by the statement bytes (which sign the root,
+    so equal bytes mean equal leaves, whatever the database)."""
+
+    def __init__(self, max_leaves: int) -> None:
+        self.max_leaves = max_leaves
+        self.leaves = 0
+        self.items: collections.OrderedDict[bytes, _Snapshot] = collections.OrderedDict()
+        self.lock = threading.Lock()
+        self.build_lock = threading.Lock()
+
+    def get(self, statement: bytes) -> _Snapshot | None:
+        with self.lock:
+            found = self.items.get(statement)
+            if found is not None:
+                self.items.move_to_end(statement)
+            return found
+
+    def put(self, snapshot: _Snapshot) -> None:
+        with self.lock:
+            old = self.items.pop(snapshot.statement, None)
+            if old is not None:
+                self.leaves -= old.size
+            self.items[snapshot.statement] = snapshot
+            self.leaves += snapshot.size
+            while self.leaves > self.max_leaves and len(self.items) > 1:
+                _, evicted = self.items.popitem(last=False)
+                self.leaves -= evicted.size
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+            self.leaves = 0
+
+
+_cache = _Cache(CACHED_LEAVES)
+
+
+def _statement_out(row: PharmacyStatement, parsed: _crypto.Statement) -> StatementOut:
+    return StatementOut(
+        seq=row.seq,
+        size=parsed.size,
+        root=parsed.root.hex(),
+        as_of=parsed.as_of,
+        received_at=row.received_at,
+    )
+
+
+@router.post("/statement", response_model=StatementOut)
+def post_statement(body: StatementIn, request: Request) -> StatementOut:
+    """Store the pharmacy's sync statement if its root is the one of the server's records."""
+    caller = agent_caller(request, "upload")
+    ctx = ctx_of(request)
+    data = body.statement
+    target = ""
+    snapshot: _Snapshot | None = None
+    try:
+        with transaction(ctx.db) as s:
+            pharmacy = lock_pharmacy(s, caller.pharmacy_id)
+            if pharmacy.public_key is None:
+                raise ApiError(
+                    409,
+                    "pharmacy_key_missing",
+                    "Register the pharmacy's public key before sending statements.",
+                )
+            try:
+                parsed = _crypto.verify_statement(data, pharmacy.public_key)
+            except _crypto.FormatError:
+                raise ApiError(
+                    422,
+                    "signature_invalid",
+                    "The statement is malformed or its signature does not verify with the "
+                    "pharmacy's registered key.",
+                ) from None
+            if parsed.pharmacy_id != pharmacy.key_id:
+                raise ApiError(403, "forbidden", "This request is not allowed.")
+            target = f"seq:{parsed.seq}"
+            current = s.get(PharmacyStatement, pharmacy.id)
+            if current is not None and current.seq == parsed.seq and current.statement == data:
+                ctx.audit(
+                    s,
+                    actor=caller.actor,
+                    action="agent.statement",
+                    target=target,
+                    address=address_of(request),
+                    outcome="replayed",
+                )
+                return _statement_out(current, parsed)
+            if current is not None and parsed.seq <= current.seq:
+                raise ApiError(
+                    409,
+                    "statement_stale",
+                    f"The statement's sequence number {parsed.seq} is not greater than the "
+                    f"last accepted one ({current.seq}).",
+                )
+            leaves = server_leaves(s, pharmacy.id)
+            tree = _crypto.merkle_tree(leaves)
+            if len(leaves) != parsed.size or tree.root != parsed.root:
+                deleted = sum(1 for leaf in leaves if leaf.deleted)
+                same = len(leaves) == parsed.size
+                raise ApiError(
+                    409,
+                    "statement_mismatch",
+                    f"The statement covers {parsed.size} records "
+                    f"{'and' if same else 'but'} the server holds {len(leaves)} for this "
+                    f"pharmacy ({len(leaves) - deleted} live, {deleted} deleted)"
+                    + (", with other versions or states." if same else "."),
+                )
+            packed = pack_leaves(leaves)
+            now = ctx.now()
+            if current is None:
+                current = PharmacyStatement(
+                    pharmacy_id=pharmacy.id,
+                    seq=parsed.seq,
+                    statement=data,
+                    leaves=packed,
+                    received_at=now,
+                )
+                s.add(current)
+            else:
+                current.seq = parsed.seq
+                current.statement = data
+                current.leaves = packed
+                current.received_at = now
+            ctx.audit(
+                s,
+                actor=caller.actor,
+                action="agent.statement",
+                target=target,
+                address=address_of(request),
+                detail=f"size={len(leaves)}",
+            )
+            out = _statement_out(current, parsed)
+            snapshot = _Snapshot(pharmacy.id, data, packed, tree)
+    except ApiError as exc:
+        ctx.audit_alone(
+            actor=caller.actor,
+            action="agent.statement",
+            target=target,
+            address=address_of(request),
+            outcome=f"refused:{exc.code}",
+        )
+        raise
+    _cache.put(snapshot)
+    return out
+
+
+@router.get("/statement", response_model=StatementOut)
+def get_statement(request: Request) -> StatementOut:
+    """The pharmacy's latest accepted statement (its sequence number, size and root)."""
+    caller = agent_caller(request, "directory")
+    ctx = ctx_of(request)
+    with read_transaction(ctx.db) as s:
+        row = s.get(PharmacyStatement, caller.pharmacy_id)
+        pharmacy = s.get_one(Pharmacy, caller.pharmacy_id)
+    if row is None or pharmacy.public_key is None:
+        raise ApiError(404, "not_found", "No statement was accepted for this pharmacy.")
+    return _statement_out(row, _crypto.verify_statement(row.statement, pharmacy.public_key))
+
+
+def _load(ctx: AppContext, pharmacy_id: int) -> _Snapshot | None:
+    """Read the pharmacy's statement and leaves and build the tree (once per statement)."""
+    with _cache.build_lock:
+        with read_transaction(ctx.db) as s:
+            row = s.execute(
+                sa.select(PharmacyStatement.statement, PharmacyStatement.leaves).where(
+                    PharmacyStatement.pharmacy_id == pharmacy_id
+                )
+            ).one_or_none()
+        if row is None:
+            return None
+        found = _cache.get(row.statement)
+        if found is not None:
+            return found
+        snapshot = _Snapshot(
+            pharmacy_id, row.statement, row.leaves, _crypto.merkle_tree(unpack_leaves(row.leaves))
+        )
+    _cache.put(snapshot)
+    return snapshot
+
+
+def block_fields(
+    ctx: AppContext, pharmacy_id: int, handle: str, statement: bytes | None
+) -> dict[str, Any]:
+    """``statement`` and ``proof`` of a ``/me/block`` answer: the pharmacy's latest statement
+    (as read with the record) and the inclusion proof of ``handle`` in its snapshot."""
+    if statement is None:
+        return {"statement": None, "proof": None}
+    snapshot = _cache.get(statement) or _load(ctx, pharmacy_id)
+    if snapshot is None:
+        return {"statement": None, "proof": None}
+    index = snapshot.index_of(handle)
+    if index is None:
+        return {"statement": snapshot.statement, "proof": None}
+    _, version, state = LEAF.unpack_from(snapshot.leaves, index * LEAF.size)
+    proof = InclusionProofOut(
+        index=index,
+        version=version,
+        deleted=state == DELETED,
+        path=[node.hex() for node in snapshot.tree.proof(index)],
+    )
+    return {"statement": snapshot.statement, "proof": proof}
