@@ -234,20 +234,31 @@ def test_packed_leaves_are_the_format_leaf_bytes() -> None:
     assert server_statement._Snapshot(1, b"", b"", fmt.merkle_tree([])).index_of("0" * 32) is None
 
 
-def test_the_cache_keeps_trees_within_its_leaf_budget() -> None:
-    def snapshot(tag: bytes, n: int) -> Any:
-        leaves = [fmt.Leaf(f"{i:032x}", 1, False) for i in range(n)]
-        packed = server_statement.pack_leaves(leaves)
-        return server_statement._Snapshot(1, tag, packed, fmt.merkle_tree(leaves))
+def _snapshot(tag: bytes, n: int, pharmacy: int = 1) -> Any:
+    leaves = [fmt.Leaf(f"{i:032x}", 1, False) for i in range(n)]
+    packed = server_statement.pack_leaves(leaves)
+    return server_statement._Snapshot(pharmacy, tag, packed, fmt.merkle_tree(leaves))
 
+
+def test_the_cache_keeps_trees_within_its_leaf_budget() -> None:
     cache = server_statement._Cache(10)
-    a, b, c = snapshot(b"a", 4), snapshot(b"b", 5), snapshot(b"c", 12)
+    a, b, c = _snapshot(b"a", 4, 1), _snapshot(b"b", 5, 2), _snapshot(b"c", 12, 3)
     cache.put(a)
     cache.put(b)
     cache.put(a)  # again: counted once, and now the most recent
     assert (cache.get(b"a"), cache.get(b"b"), cache.leaves) == (a, b, 9)
     cache.put(c)  # over the budget alone: the most recent is always kept
     assert (cache.get(b"a"), cache.get(b"b"), cache.get(b"c"), cache.leaves) == (None, None, c, 12)
+
+
+def test_a_pharmacys_newer_statement_replaces_its_older_tree() -> None:
+    cache = server_statement._Cache(1_000)
+    old, other, new = _snapshot(b"old", 4, 1), _snapshot(b"other", 5, 2), _snapshot(b"new", 6, 1)
+    cache.put(old)
+    cache.put(other)
+    cache.put(new)
+    assert (cache.get(b"old"), cache.get(b"other"), cache.get(b"new")) == (None, other, new)
+    assert cache.leaves == 11
 
 
 def test_the_migration_round_trips(engine) -> None:
