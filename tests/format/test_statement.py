@@ -92,6 +92,55 @@ def test_root_and_paths_equal_the_naive_definition(n: int) -> None:
         assert tree.proof(index) == naive_path(index, hashes)
 
 
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 8, 9, 100, 1025])
+def test_the_tree_of_packed_leaves_is_the_same_tree(n: int) -> None:
+    items = leaves(n)
+    packed = fmt.pack_leaves(items)
+    assert len(packed) == 41 * n
+    assert packed == b"".join(
+        leaf.handle.encode()
+        + leaf.version.to_bytes(8, "big")
+        + (b"\x02" if leaf.deleted else b"\x01")
+        for leaf in items
+    )
+    tree, fast = fmt.merkle_tree(items), fmt.merkle_tree_packed(packed)
+    assert fast.root == tree.root == naive_mth([naive_leaf(leaf) for leaf in items])
+    assert fast.size == n
+    assert [fast.proof(i) for i in range(n)] == [tree.proof(i) for i in range(n)]
+
+
+def _packed_with(index: int, start: int, replacement: bytes) -> bytes:
+    packed = bytearray(fmt.pack_leaves(leaves(5)))
+    at = 41 * index + start
+    packed[at : at + len(replacement)] = replacement
+    return bytes(packed)
+
+
+@pytest.mark.parametrize(
+    ("packed", "index"),
+    [
+        (_packed_with(2, 0, b"A"), 2),  # uppercase hex
+        (_packed_with(3, 31, b"g"), 3),  # not hex
+        (_packed_with(1, 32, bytes(8)), 1),  # version 0
+        (_packed_with(4, 32, (2**53).to_bytes(8, "big")), 4),  # version past 2**53 - 1
+        (_packed_with(0, 40, b"\x00"), 0),  # no state
+        (_packed_with(2, 40, b"\x03"), 2),  # unknown state
+        (_packed_with(2, 0, fmt.pack_leaves(leaves(5))[41:73]), 2),  # same handle twice
+        (_packed_with(1, 0, b"f" * 32), 2),  # out of order
+    ],
+)
+def test_malformed_packed_leaves_are_refused(packed: bytes, index: int) -> None:
+    with pytest.raises(
+        ValueError, match=f"packed leaf {index} is malformed or out of handle order"
+    ):
+        fmt.merkle_tree_packed(packed)
+
+
+def test_packed_leaves_of_a_partial_leaf_are_refused() -> None:
+    with pytest.raises(ValueError, match="41 bytes each"):
+        fmt.merkle_tree_packed(fmt.pack_leaves(leaves(3))[:-1])
+
+
 @pytest.mark.parametrize("n", range(1, 40))
 def test_every_proof_of_small_trees_verifies(n: int) -> None:
     items = leaves(n)

@@ -9,9 +9,12 @@ RFC 9162 §2.1.3 audit path, checked as in §2.1.3.2.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+import numpy as np
 
 from rxvault.format._canonical import MAX_SAFE_INTEGER
 from rxvault.format._codec import (
@@ -43,6 +46,8 @@ __all__ = [
     "make_statement",
     "merkle_root",
     "merkle_tree",
+    "merkle_tree_packed",
+    "pack_leaves",
     "sign_tree_head",
     "verify_inclusion",
     "verify_statement",
@@ -53,6 +58,8 @@ _WHAT = "statement"
 _LIVE = b"\x01"
 _DELETED = b"\x02"
 _HASH_LENGTH = 32
+#: a leaf's bytes: handle (32 ASCII hex) || u64 version || state
+LEAF_LENGTH = 41
 EMPTY_ROOT = sha256(b"")
 
 
@@ -107,14 +114,25 @@ class MerkleTree:
                 raise ValueError("leaves must be sorted by handle, each handle once")
             previous = leaf.handle
             hashes.append(leaf_hash(leaf))
-        levels = [hashes]
-        while len(levels[-1]) > 1:
-            below = levels[-1]
-            above = [_node(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
-            if len(below) % 2:
-                above.append(below[-1])
-            levels.append(above)
-        self._levels = levels
+        self._levels = _levels(hashes)
+
+    @classmethod
+    def from_packed(cls, packed: bytes) -> MerkleTree:
+        """The tree over :func:`pack_leaves` bytes (41 per leaf, sorted by handle).
+
+        About three times cheaper than building :class:`Leaf` objects first: a leaf's hash is
+        taken over its slice of ``packed``. The slices are checked as :func:`leaf_bytes`
+        checks a leaf (handle, version, state) and for handle order.
+        """
+        _check_packed(packed)
+        sha = hashlib.sha256
+        hashes = [
+            sha(b"\x00" + packed[i : i + LEAF_LENGTH]).digest()
+            for i in range(0, len(packed), LEAF_LENGTH)
+        ]
+        tree = cls.__new__(cls)
+        tree._levels = _levels(hashes)
+        return tree
 
     @property
     def size(self) -> int:
@@ -135,6 +153,53 @@ class MerkleTree:
                 path.append(level[sibling])
             index //= 2
         return path
+
+
+def _check_packed(packed: bytes) -> None:
+    """What :func:`leaf_bytes` checks of each leaf, and handle order, in a few numpy passes."""
+    if len(packed) % LEAF_LENGTH:
+        raise ValueError(f"packed leaves are {LEAF_LENGTH} bytes each")
+    rows = np.frombuffer(packed, dtype=np.uint8).reshape(-1, LEAF_LENGTH)
+    handles = rows[:, :_HASH_LENGTH]
+    hex_digits = ((handles >= 0x30) & (handles <= 0x39)) | ((handles >= 0x61) & (handles <= 0x66))
+    versions = rows[:, _HASH_LENGTH:40].copy().view(">u8").ravel()
+    states = rows[:, 40]
+    keys = rows[:, :_HASH_LENGTH].copy().view(f"S{_HASH_LENGTH}").ravel()
+    bad = (
+        ~hex_digits.all(axis=1)
+        | (versions < 1)
+        | (versions > MAX_SAFE_INTEGER)
+        | ((states != 1) & (states != 2))
+    )
+    if len(keys) > 1:
+        bad[1:] |= keys[1:] <= keys[:-1]
+    if bad.any():
+        raise ValueError(f"packed leaf {int(np.argmax(bad))} is malformed or out of handle order")
+
+
+def _levels(hashes: list[bytes]) -> list[list[bytes]]:
+    sha = hashlib.sha256
+    levels = [hashes]
+    while len(levels[-1]) > 1:
+        below = levels[-1]
+        above = [
+            sha(b"\x01" + left + right).digest()
+            for left, right in zip(below[0:-1:2], below[1::2], strict=True)
+        ]
+        if len(below) % 2:
+            above.append(below[-1])
+        levels.append(above)
+    return levels
+
+
+def pack_leaves(leaves: Sequence[Leaf]) -> bytes:
+    """Every leaf's :func:`leaf_bytes`, concatenated (the form a snapshot is stored in)."""
+    return b"".join(map(leaf_bytes, leaves))
+
+
+def merkle_tree_packed(packed: bytes) -> MerkleTree:
+    """The tree over packed leaves (:func:`pack_leaves`), already sorted by handle."""
+    return MerkleTree.from_packed(packed)
 
 
 def merkle_tree(leaves: Sequence[Leaf]) -> MerkleTree:
