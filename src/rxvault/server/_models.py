@@ -118,10 +118,16 @@ class Record(Base):
 
     ``version`` is the highest version ever accepted for the handle, so it only grows; a deleted
     block's envelope stays until ``purge_after`` so that it can be restored.
+
+    ``ix_records_leaves`` covers what a sync statement's check reads of every record of a
+    pharmacy, so that read never touches the rows (and their envelopes).
     """
 
     __tablename__ = "records"
-    __table_args__ = (sa.UniqueConstraint("pharmacy_id", "handle", name="uq_records_handle"),)
+    __table_args__ = (
+        sa.UniqueConstraint("pharmacy_id", "handle", name="uq_records_handle"),
+        sa.Index("ix_records_leaves", "pharmacy_id", "handle", "state", "version", "block_version"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     pharmacy_id: Mapped[int] = mapped_column(sa.ForeignKey("pharmacies.id", ondelete="CASCADE"))
