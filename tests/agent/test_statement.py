@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from rxvault import format as fmt
 from rxvault.agent import Reporter, SyncOptions, enroll, prepare, read_source, run_sync
 from rxvault.agent._state import open_state
-from rxvault.agent._statement import local_leaves
+from rxvault.agent._statement import local_leaves, local_packed
 from rxvault.server._models import PharmacyStatement, Record
 
 from .conftest import Agent, Harness
@@ -63,6 +63,7 @@ def test_a_sync_ends_with_a_statement_of_what_the_server_holds(
     state = open_state(agent.home / "state.db")
     try:
         assert local_leaves(state) == leaves
+        assert local_packed(state) == fmt.pack_leaves(leaves)
     finally:
         state.close()
     # Nothing changed: a new statement all the same (it is what proves freshness), signed

@@ -13,14 +13,15 @@ warning tells is that the server and this agent disagree about what the server h
 from __future__ import annotations
 
 import datetime as dt
+import struct
 
 from rxvault.agent._api import ServerApi, ServerRefused
 from rxvault.agent._context import AgentContext
 from rxvault.agent._report import Summary, log
 from rxvault.agent._state import State
-from rxvault.format import Leaf, merkle_tree, sign_tree_head
+from rxvault.format import Leaf, merkle_tree_packed, sign_tree_head
 
-__all__ = ["local_leaves", "send_statement"]
+__all__ = ["local_leaves", "local_packed", "send_statement"]
 
 #: the meta key of the last sequence number used
 SEQ_KEY = "statement_seq"
@@ -43,6 +44,25 @@ def local_leaves(state: State) -> list[Leaf]:
     return [
         Leaf(handle, version, server_state == "deleted") for handle, version, server_state in rows
     ]
+
+
+_LEAF = struct.Struct(">32sQB")  # the leaf bytes of the format spec
+
+
+def local_packed(state: State) -> bytes:
+    """:func:`local_leaves`, packed as the format's leaf bytes (no :class:`Leaf` objects)."""
+    rows = state.conn.execute(
+        "SELECT handle, version, server_state FROM patients "
+        "WHERE server_state IN ('live', 'deleted')"
+    ).fetchall()
+    rows.sort()
+    pack = _LEAF.pack
+    return b"".join(
+        [
+            pack(handle.encode("ascii"), version, 2 if server_state == "deleted" else 1)
+            for handle, version, server_state in rows
+        ]
+    )
 
 
 def _next_seq(state: State, at_least: int = 0) -> int:
@@ -76,7 +96,7 @@ def send_statement(
     """
     with summary.timed("sync statement"):
         if head is None:
-            tree = merkle_tree(local_leaves(state))
+            tree = merkle_tree_packed(local_packed(state))
             head = (tree.size, tree.root)
         seq = _next_seq(state)
         for attempt in (1, 2):
