@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from rxvault import format as fmt
 from rxvault.server._models import Pharmacy
+from rxvault.server._schemas import b64decode
 
 from .conftest import PASSWORD, PharmacySide, Server, b64
 
@@ -64,6 +65,7 @@ AGENT_SCOPE = {  # protocol.md §3
     ("POST", "/api/v1/agent/accounts/{handle}/unlock"): "enroll",
     ("POST", "/api/v1/agent/statement"): "upload",
     ("GET", "/api/v1/agent/statement"): "directory",
+    ("GET", "/api/v1/agent/leaves"): "directory",
 }
 CATCH_ALL = {"/api/{rest:path}", "/{path:path}"}
 
@@ -293,6 +295,7 @@ AGENT_OWN = {
     ("POST", "/api/v1/agent/accounts/{handle}/unlock"): (200, None),
     ("GET", "/api/v1/agent/statement"): (404, "not_found"),  # before any statement is sent
     ("POST", "/api/v1/agent/statement"): (200, None),
+    ("GET", "/api/v1/agent/leaves"): (200, None),
 }
 AGENT_OTHER = {
     ("GET", "/api/v1/agent/pharmacy"): (200, None),  # its own pharmacy, checked below
@@ -306,6 +309,7 @@ AGENT_OTHER = {
     ("POST", "/api/v1/agent/accounts/{handle}/unlock"): (404, "not_found"),
     ("GET", "/api/v1/agent/statement"): (404, "not_found"),  # it has none
     ("POST", "/api/v1/agent/statement"): (422, "signature_invalid"),
+    ("GET", "/api/v1/agent/leaves"): (200, None),  # its own, without the first's
 }
 
 
@@ -397,6 +401,10 @@ def _agent_routes_with_every_credential(world: World) -> None:
         if path == "/api/v1/agent/key-directory":
             handles = {e["handle"] for e in r.json()["entries"]}
             assert not handles & {w.handle_a, w.handle_b}
+        if path == "/api/v1/agent/leaves":
+            leaves = b64decode(r.json()["leaves"])
+            assert w.handle_a.encode() not in leaves
+            assert w.handle_b.encode() not in leaves
         # The token with exactly this scope, then the full token: the expected answer.
         for cred in (f"token with only {scope}", "pharmacy token"):
             real, kwargs = _agent_request(w, cred, method, path)

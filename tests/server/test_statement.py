@@ -13,7 +13,7 @@ from rxvault import format as fmt
 from rxvault.server import _statement as server_statement
 from rxvault.server._models import AuditEntry, PharmacyStatement
 
-from .conftest import b64, unb64
+from .conftest import PharmacySide, b64, unb64
 
 PASSWORD = "correct horse battery staple"
 
@@ -274,3 +274,54 @@ def test_the_migration_round_trips(engine) -> None:
         assert "pharmacy_statements" not in sa.inspect(conn).get_table_names()
     migrate(engine)
     assert "pharmacy_statements" in sa.inspect(engine).get_table_names()
+
+
+def test_the_leaves_of_the_records_are_served_a_page_at_a_time(
+    server, uploaded: tuple[Any, Any, set[str]]
+) -> None:
+    pharmacy, _, deleted = uploaded
+    other = PharmacySide(server, "other-street")
+    other.register_key()
+    batch_id, data = other.batch([], [other.tombstone("Q1")])
+    assert other.upload(batch_id, data).status_code == 200
+    expected = fmt.pack_leaves(_leaves(pharmacy, deleted))
+    assert len(expected) == 3 * 41
+    r = pharmacy.http.get("/api/v1/agent/leaves")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (unb64(body["leaves"]), body["count"], body["more"], body["next_after"]) == (
+        expected,
+        3,
+        False,
+        None,
+    )
+    pages, after = [], ""
+    while True:
+        page = pharmacy.http.get("/api/v1/agent/leaves", params={"after": after, "limit": 2})
+        assert page.status_code == 200, page.text
+        body = page.json()
+        pages.append(unb64(body["leaves"]))
+        if not body["more"]:
+            break
+        after = body["next_after"]
+        assert after == pages[-1][-41:-9].decode()
+    assert [len(p) for p in pages] == [82, 41]
+    assert b"".join(pages) == expected
+    # the other pharmacy sees its own record only
+    mine = unb64(other.http.get("/api/v1/agent/leaves").json()["leaves"])
+    assert mine == fmt.pack_leaves([fmt.Leaf(other.handle("Q1"), 1, True)])
+    for params in ({"after": "G" * 32}, {"after": "0" * 31}, {"limit": 0}, {"limit": 20_001}):
+        bad = pharmacy.http.get("/api/v1/agent/leaves", params=params)
+        assert bad.status_code == 422, params
+
+
+def test_the_leaves_need_the_directory_scope(server, uploaded: tuple[Any, Any, set[str]]) -> None:
+    with server.admin() as admin:
+        upload_only, _ = admin.create_token("main-street", scopes=("upload",))
+        reader, _ = admin.create_token("main-street", scopes=("directory",))
+    http = server.client()
+    assert http.get("/api/v1/agent/leaves").status_code == 401
+    http.headers["Authorization"] = f"Bearer {upload_only}"
+    assert http.get("/api/v1/agent/leaves").status_code == 403
+    http.headers["Authorization"] = f"Bearer {reader}"
+    assert http.get("/api/v1/agent/leaves").status_code == 200

@@ -172,6 +172,18 @@ class StatementOut(BaseModel):
     received_at: dt.datetime
 
 
+class LeavesOut(BaseModel):
+    """A page of the leaves of the pharmacy's records, as a statement's check computes them."""
+
+    leaves: B64 = Field(
+        description="41 bytes per record, in handle order: handle (32 ASCII hex), u64 version "
+        "(big-endian), state (1 live, 2 deleted); the leaf bytes of the format spec"
+    )
+    count: int
+    more: bool
+    next_after: str | None = Field(description="the ``after`` of the next page, if ``more``")
+
+
 # --- patient ------------------------------------------------------------------------------
 
 # No control characters (PostgreSQL text cannot hold NUL; none belongs in a name).

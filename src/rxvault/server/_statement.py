@@ -19,10 +19,10 @@ import struct
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 
 from rxvault.server import _crypto
@@ -32,7 +32,7 @@ from rxvault.server._deps import address_of, agent_caller, ctx_of
 from rxvault.server._errors import ApiError
 from rxvault.server._ingest import lock_pharmacy
 from rxvault.server._models import Pharmacy, PharmacyStatement, Record
-from rxvault.server._schemas import InclusionProofOut, StatementIn, StatementOut
+from rxvault.server._schemas import InclusionProofOut, LeavesOut, StatementIn, StatementOut
 
 __all__ = ["block_fields", "router", "server_leaves", "server_packed"]
 
@@ -47,6 +47,25 @@ CACHED_LEAVES = 500_000
 _first = operator.itemgetter(0)
 
 
+def _leaf_columns() -> sa.Select[tuple[str, str, int, int | None]]:
+    c = Record.__table__.c
+    return sa.select(c.handle, c.state, c.version, c.block_version)
+
+
+def _pack_rows(rows: list[Any]) -> bytes:
+    """Leaves of (handle, state, version, block_version) rows, sorted here by handle."""
+    rows.sort(key=_first)  # ASCII order, whatever the database's collation
+    pack = LEAF.pack
+    return b"".join(
+        [
+            pack(handle.encode("ascii"), version, DELETED)
+            if state == "deleted"
+            else pack(handle.encode("ascii"), block_version or version, LIVE)
+            for handle, state, version, block_version in rows
+        ]
+    )
+
+
 def server_packed(session: Session, pharmacy_id: int) -> bytes:
     """The leaves of every record of the pharmacy, in handle order, packed (``LEAF`` each).
 
@@ -58,28 +77,8 @@ def server_packed(session: Session, pharmacy_id: int) -> bytes:
     Read with a Core statement on the session's connection and packed straight from the rows:
     at 100,000 records, ORM rows and :class:`Leaf` objects cost more than the tree itself.
     """
-    rows = list(
-        session.connection()
-        .execute(
-            sa.select(
-                Record.__table__.c.handle,
-                Record.__table__.c.state,
-                Record.__table__.c.version,
-                Record.__table__.c.block_version,
-            ).where(Record.__table__.c.pharmacy_id == pharmacy_id)
-        )
-        .fetchall()
-    )
-    rows.sort(key=_first)  # ASCII order, whatever the database's collation
-    pack = LEAF.pack
-    return b"".join(
-        [
-            pack(handle.encode("ascii"), version, DELETED)
-            if state == "deleted"
-            else pack(handle.encode("ascii"), block_version or version, LIVE)
-            for handle, state, version, block_version in rows
-        ]
-    )
+    where = Record.__table__.c.pharmacy_id == pharmacy_id
+    return _pack_rows(list(session.connection().execute(_leaf_columns().where(where)).fetchall()))
 
 
 def server_leaves(session: Session, pharmacy_id: int) -> list[_crypto.Leaf]:
@@ -274,6 +273,46 @@ def post_statement(body: StatementIn, request: Request) -> StatementOut:
         raise
     _cache.put(snapshot)
     return out
+
+
+#: the largest page of ``GET /agent/leaves`` (about 1.1 MB of JSON)
+MAX_LEAVES_PAGE = 20_000
+
+
+@router.get("/leaves", response_model=LeavesOut)
+def get_leaves(
+    request: Request,
+    after: Annotated[str, Query(pattern=r"^([0-9a-f]{32})?$")] = "",
+    limit: Annotated[int, Query(ge=1, le=MAX_LEAVES_PAGE)] = MAX_LEAVES_PAGE,
+) -> LeavesOut:
+    """The leaves of the pharmacy's records now, by handle, after the handle ``after``.
+
+    What a statement is checked against, so that an agent whose statement was refused can tell
+    which records differ (a database restored from an older backup) and send them again.
+    Handles, versions and states only: nothing an agent did not send.
+    """
+    caller = agent_caller(request, "directory")
+    c = Record.__table__.c
+    with read_transaction(ctx_of(request).db) as s:
+        rows = list(
+            s.connection()
+            .execute(
+                _leaf_columns()
+                .where(c.pharmacy_id == caller.pharmacy_id, c.handle > after)
+                .order_by(c.handle)
+                .limit(limit + 1)
+            )
+            .fetchall()
+        )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    packed = _pack_rows(rows)
+    return LeavesOut(
+        leaves=packed,
+        count=len(rows),
+        more=more,
+        next_after=packed[-LEAF.size : -LEAF.size + 32].decode("ascii") if more else None,
+    )
 
 
 @router.get("/statement", response_model=StatementOut)
