@@ -8,20 +8,35 @@ not older than the one the statement proves, and how fresh the statement is.
 
 A refusal is a warning (exit code 1), not a failure: the records were uploaded; what the
 warning tells is that the server and this agent disagree about what the server holds.
+
+When the server's records differ (``statement_mismatch``: its database restored from an older
+backup, say), the run asks for the server's leaves (``GET /agent/leaves``) and compares them
+with its state (:func:`differences`): blocks the server lacks or holds older are marked to be
+sent again (:func:`mark_resend`; the caller then runs once more), deletions it lacks are sent
+again (within the deletion cap), and the statement follows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import struct
+from dataclasses import dataclass, field
 
 from rxvault.agent._api import ServerApi, ServerRefused
 from rxvault.agent._context import AgentContext
 from rxvault.agent._report import Summary, log
-from rxvault.agent._state import State
+from rxvault.agent._state import PatientRow, State
 from rxvault.format import Leaf, merkle_tree_packed, sign_tree_head
 
-__all__ = ["local_leaves", "local_packed", "send_statement"]
+__all__ = [
+    "MISMATCH",
+    "Differences",
+    "differences",
+    "local_leaves",
+    "local_packed",
+    "mark_resend",
+    "send_statement",
+]
 
 #: the meta key of the last sequence number used
 SEQ_KEY = "statement_seq"
@@ -47,6 +62,73 @@ def local_leaves(state: State) -> list[Leaf]:
 
 
 _LEAF = struct.Struct(">32sQB")  # the leaf bytes of the format spec
+_LIVE, _DELETED = 1, 2
+_LAST_VERSION = 2**53 - 1  # the largest version the format allows
+
+
+class _Mismatch:
+    def __repr__(self) -> str:
+        return "MISMATCH"
+
+
+#: what :func:`send_statement` returns, with ``repairable``, when the server's records differ
+MISMATCH = _Mismatch()
+
+
+@dataclass
+class Differences:
+    """What the server holds against what this agent's state says it should hold."""
+
+    #: (patient id, the version to send above): live here, missing, older or deleted there
+    resend: list[tuple[str, int]] = field(default_factory=list)
+    #: (row, the tombstone's version): deleted here, missing, older or live there
+    redelete: list[tuple[PatientRow, int]] = field(default_factory=list)
+    #: records on the server that this agent's state does not list as sent
+    unknown: int = 0
+    #: records whose version on the server leaves no room for a newer one (left alone)
+    exhausted: int = 0
+
+
+def differences(state: State, server: bytes) -> Differences:
+    """Compare the server's packed leaves (``GET /agent/leaves``) with this agent's state.
+
+    A version to send above is the larger of the two sides' versions, so the block or
+    tombstone sent again is newer than anything either side has seen (a patient's client
+    refuses a block older than one it has shown).
+    """
+    theirs = {handle: (version, st) for handle, version, st in _LEAF.iter_unpack(server)}
+    found = Differences()
+    rows = state.conn.execute(
+        "SELECT patient_id, handle, seen_digest, in_source, sent_digest, sent_key, version, "
+        "server_state FROM patients WHERE server_state IN ('live', 'deleted') "
+        "ORDER BY patient_id"
+    ).fetchall()
+    for r in rows:
+        row = PatientRow(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7])
+        live = row.server_state == "live"
+        got = theirs.pop(row.handle.encode("ascii"), None)
+        if got == (row.version, _LIVE if live else _DELETED):
+            continue
+        floor = max(row.version, got[0] if got else 0)
+        if floor >= _LAST_VERSION:
+            found.exhausted += 1  # a version no agent reaches: not worth a failing upload
+            continue
+        if live:
+            found.resend.append((row.patient_id, floor))
+        else:
+            found.redelete.append((row, floor + 1))
+    found.unknown = len(theirs)
+    return found
+
+
+def mark_resend(state: State, resend: list[tuple[str, int]]) -> None:
+    """Make the next diff send these patients' blocks again, above the given versions."""
+    with state.transaction() as c:
+        c.executemany(
+            "UPDATE patients SET sent_digest = NULL, sent_key = NULL, version = MAX(version, ?) "
+            "WHERE patient_id = ?",
+            ((version, pid) for pid, version in resend),
+        )
 
 
 def local_packed(state: State) -> bytes:
@@ -84,8 +166,12 @@ def send_statement(
     *,
     as_of: dt.datetime,
     head: TreeHead | None = None,
-) -> TreeHead | None:
+    repairable: bool = False,
+) -> TreeHead | _Mismatch | None:
     """Sign and send this run's statement; a refusal becomes a warning in ``summary``.
+
+    With ``repairable``, a refusal because the server's records differ returns
+    :data:`MISMATCH` (no warning): the caller compares and sends again.
 
     ``head`` is the tree head of the state's leaves when the caller knows it (a run that
     changed nothing since a statement over the same state); otherwise it is computed. Returns
@@ -115,6 +201,9 @@ def send_statement(
                     )
                     seq = _next_seq(state, at_least=server_seq)
                     continue
+                if exc.code == "statement_mismatch" and repairable:
+                    log.warning("sync statement %d refused: the server's records differ", seq)
+                    return MISMATCH
                 if exc.code == "statement_mismatch":
                     leaves = local_leaves(state)
                     deleted = sum(1 for leaf in leaves if leaf.deleted)

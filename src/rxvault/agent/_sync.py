@@ -41,7 +41,7 @@ from rxvault.agent._report import Reporter, Summary, log
 from rxvault.agent._seal import SealJob, seal_stream, workers_for
 from rxvault.agent._source import SourceRead, read_source, source_digest
 from rxvault.agent._state import PatientRow, State, now_text, open_state
-from rxvault.agent._statement import send_statement
+from rxvault.agent._statement import MISMATCH, differences, mark_resend, send_statement
 from rxvault.format import make_batch, make_tombstone, new_batch_id
 
 __all__ = ["SyncOptions", "run_sync"]
@@ -402,6 +402,76 @@ def _unchanged(
             state.set(c, "last_sync_at", now_text())
 
 
+def _repair(
+    ctx: AgentContext,
+    api: ServerApi,
+    state: State,
+    summary: Summary,
+    *,
+    options: SyncOptions,
+    uploader: _Uploader,
+    as_of: dt.datetime,
+) -> bool:
+    """The server refused the statement because its records differ from the state: compare,
+    send again the deletions it lacks now, and mark the blocks it lacks (True: the caller runs
+    once more to send them; the statement follows). Deletions sent again count against the
+    deletion cap, as any deletion does."""
+    with summary.timed("repair (compare with the server)"):
+        found = differences(state, api.leaves())
+        # this run sends or finds something: the record of a complete run no longer holds
+        with state.transaction() as c:
+            state.set(c, SYNCED_SOURCE, "null")
+        if found.resend:
+            mark_resend(state, found.resend)
+    redeleted = 0
+    if found.redelete:
+        last = int(state.get("last_patient_count", "0") or 0)
+        cap = max(DELETE_FLOOR, math.ceil(DELETE_SHARE * last))
+        count = len(found.redelete)
+        if count <= cap or count == options.allow_deletions:
+            now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+            for row, version in found.redelete:
+                data = make_tombstone(
+                    pharmacy_key=ctx.key, handle=row.handle, version=version, deleted_at=now
+                )
+                uploader.add_tombstone(row, version, data)
+            uploader.drain()
+            redeleted = count
+        else:
+            summary.warnings.append(
+                f"{count} patients that this agent deleted are live or missing on the server, "
+                f"more than the deletion cap of {cap}: their deletions were not sent again; if "
+                f"they really left, run `rxvault agent sync --allow-deletions {count}`"
+            )
+    unknown = (
+        f"; it also holds {found.unknown} records that this agent did not send (does another "
+        "agent sync this pharmacy?)"
+        if found.unknown
+        else ""
+    )
+    if found.exhausted:
+        unknown += (
+            f"; {found.exhausted} records carry a version on the server that leaves no room for "
+            "a newer one (2**53 - 1): left as they are"
+        )
+    summary.warnings.append(
+        "the server's records differed from this agent's state (was the server's database "
+        f"restored from an older backup?): {len(found.resend)} patients' blocks that it lacked "
+        f"or held in an older version are sent again, {redeleted} deletions were sent "
+        f"again{unknown}"
+    )
+    log.warning(
+        "server records differ: %d to send again, %d deletions sent again, %d unknown",
+        len(found.resend),
+        redeleted,
+        found.unknown,
+    )
+    if found.resend:
+        return True
+    send_statement(ctx, api, state, summary, as_of=as_of)
+    return False
+
+
 def run_sync(ctx: AgentContext, options: SyncOptions, reporter: Reporter) -> Summary:
     """One sync run (the caller holds no lock; this takes it)."""
     started = time.perf_counter()
@@ -416,7 +486,12 @@ def run_sync(ctx: AgentContext, options: SyncOptions, reporter: Reporter) -> Sum
         run_id = cur.lastrowid
         exit_code = 4
         try:
-            _run(ctx, options, reporter, state, summary)
+            if _run(ctx, options, reporter, state, summary):
+                # the server lacked blocks (a restored database): the same run sends them
+                for name in ("new", "changed", "unchanged", "gone", "enrolled"):
+                    setattr(summary, name, 0)
+                reporter.info("sending again the blocks that the server lacks")
+                _run(ctx, options, reporter, state, summary, repairing=True)
             exit_code = summary.exit_code
         except UserError as exc:
             exit_code = exc.exit_code
@@ -433,8 +508,16 @@ def run_sync(ctx: AgentContext, options: SyncOptions, reporter: Reporter) -> Sum
 
 
 def _run(
-    ctx: AgentContext, options: SyncOptions, reporter: Reporter, state: State, summary: Summary
-) -> None:
+    ctx: AgentContext,
+    options: SyncOptions,
+    reporter: Reporter,
+    state: State,
+    summary: Summary,
+    *,
+    repairing: bool = False,
+) -> bool:
+    """One pass of a run. True: the server's records differed from the state and patients were
+    marked to be sent again, so the caller runs one more pass (``repairing``)."""
     config = ctx.config
     mapping = ctx.mapping()
     api = ctx.api()
@@ -459,15 +542,27 @@ def _run(
                     # pharmacy still syncs (the state is that of the last complete run, so is
                     # the tree head it recorded)
                     head = synced.get("head")
-                    send_statement(
+                    as_of = dt.datetime.now(dt.UTC).replace(microsecond=0)
+                    sent = send_statement(
                         ctx,
                         api,
                         state,
                         summary,
-                        as_of=dt.datetime.now(dt.UTC).replace(microsecond=0),
+                        as_of=as_of,
                         head=(int(head[0]), bytes.fromhex(head[1])) if head else None,
+                        repairable=not repairing,
                     )
-                return
+                    if sent is MISMATCH:
+                        return _repair(
+                            ctx,
+                            api,
+                            state,
+                            summary,
+                            options=options,
+                            uploader=uploader,
+                            as_of=as_of,
+                        )
+                return False
         if refresh is None:
             # fetched while the source is read and digested; verified and stored after that
             directory = start_directory_fetch(api, state)
@@ -514,7 +609,7 @@ def _run(
         summary.to_upload = len(plan.upload)
         if options.dry_run:
             summary.deleted = len(plan.gone_live)
-            return
+            return False
         if plan.upload:
             with summary.timed("diff"), state.transaction() as c:
                 state.ensure_patients(
@@ -573,12 +668,17 @@ def _run(
                 state.set(c, SYNCED_SOURCE, json.dumps(record))
         crash_point("seen")
         # Last, every batch acknowledged: the signed statement of what the server now holds.
-        head = send_statement(ctx, api, state, summary, as_of=as_of)
-        if head is not None and record is not None:
+        head = send_statement(ctx, api, state, summary, as_of=as_of, repairable=not repairing)
+        if head is MISMATCH:
+            return _repair(
+                ctx, api, state, summary, options=options, uploader=uploader, as_of=as_of
+            )
+        if isinstance(head, tuple) and record is not None:
             # the next run on the same tables signs this head again without computing it
             record["head"] = [head[0], head[1].hex()]
             with state.transaction() as c:
                 state.set(c, SYNCED_SOURCE, json.dumps(record))
+        return False
     finally:
         if directory is not None:
             directory.close()
