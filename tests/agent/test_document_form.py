@@ -36,3 +36,16 @@ def test_dates_and_times_have_the_documented_form(source: Path) -> None:
                         seen[field["type"]] += 1
     assert seen["date"] > 0
     assert seen["datetime"] > 0
+
+
+def test_documents_built_in_chunks_are_the_documents_built_one_by_one(source: Path) -> None:
+    mapping = load_mapping(DEMO)
+    docs = prepare(mapping, read_source(mapping, source), "Main Street Pharmacy")
+    wanted = [*range(0, len(docs), 3), 1, 4]  # unsorted, as a retry round's are
+    alone = {index: dict(docs.build([index]))[index] for index in wanted}
+    for chunk, group in ((1, 1), (5, 12), (7, 10), (500, 10_000)):
+        chunks = list(docs.build_chunks(wanted, chunk, group=group))
+        assert all(1 <= len(c) <= chunk for c in chunks)
+        flat = [item for c in chunks for item in c]
+        assert [index for index, _ in flat] == sorted(set(wanted))
+        assert dict(flat) == alone, (chunk, group)

@@ -49,6 +49,8 @@ DOCUMENT_FORMAT = "rxvault.document/1"
 DIGEST_VERSION = "digest/4"
 _PATIENT = "_p"
 _ROWHASH = "_h"
+#: patients whose rows :meth:`Documents.build_chunks` takes from the tables at once
+BUILD_GROUP = 10_000
 
 
 _MAX_SAFE_INTEGER = 2**53 - 1
@@ -197,10 +199,44 @@ class Documents:
         by a JSON encoder per document. The first document of every call is also built the
         plain way (a dict through :func:`canonical_json`) and must be byte for byte the same.
         """
-        wanted = np.unique(np.asarray(indices, dtype=np.int64))
-        if len(wanted) == 0:
-            return
-        pat = self._patients.take(pa.array(wanted))
+        for chunk in self.build_chunks(indices, len(indices) or 1):
+            yield from chunk
+
+    def build_chunks(
+        self,
+        indices: Sequence[int] | npt.NDArray[np.int64],
+        chunk: int,
+        *,
+        group: int = BUILD_GROUP,
+    ) -> Iterator[list[tuple[int, bytes]]]:
+        """:meth:`build` in lists of at most ``chunk`` documents, in ascending index order.
+
+        The rows of up to ``group`` patients are taken from the tables at once (a take from a
+        million-row table costs about the same for 500 patients as for 5,000) and each chunk's
+        documents are assembled from slices of them, so small chunks (a batch each, for uploads
+        that overlap sealing) cost no more than large ones.
+        """
+        wanted_all = np.unique(np.asarray(indices, dtype=np.int64))
+        chunk = max(1, chunk)
+        group = max(chunk, group - group % chunk)
+        for g in range(0, len(wanted_all), group):
+            wanted = wanted_all[g : g + group]
+            pat = self._patients.take(pa.array(wanted))
+            rows = [self._rows(prepared, wanted) for prepared in self._sections]
+            for start in range(0, len(wanted), chunk):
+                stop = min(start + chunk, len(wanted))
+                part: list[tuple[Section, npt.NDArray[np.int64], pa.Table]] = []
+                for section, bounds, sub in rows:
+                    lo, hi = int(bounds[start]), int(bounds[stop])
+                    part.append((section, bounds[start : stop + 1] - lo, sub.slice(lo, hi - lo)))
+                yield self._assemble(wanted[start:stop], pat.slice(start, stop - start), part)
+
+    def _assemble(
+        self,
+        wanted: npt.NDArray[np.int64],
+        pat: pa.Table,
+        section_rows: list[tuple[Section, npt.NDArray[np.int64], pa.Table]],
+    ) -> list[tuple[int, bytes]]:
         pfields = self.mapping.patient.fields
         parts: list[pa.Array | str] = [
             '{"format":'
@@ -213,10 +249,7 @@ class Documents:
             _object_literals(pfields, [pat.column(f.source) for f in pfields], len(wanted)),
             '},"pharmacy":{"name":' + _encoder.encode(self.pharmacy_name) + '},"sections":[',
         ]
-        section_rows: list[tuple[Section, npt.NDArray[np.int64], pa.Table]] = []
-        for n, prepared in enumerate(self._sections):
-            section, bounds, sub = self._rows(prepared, wanted)
-            section_rows.append((section, bounds, sub))
+        for n, (section, bounds, sub) in enumerate(section_rows):
             fields = section.fields
             rows = _object_literals(fields, [sub.column(f.source) for f in fields], sub.num_rows)
             listed = pa.ListArray.from_arrays(pa.array(bounds.astype(np.int32)), rows)
@@ -240,13 +273,15 @@ class Documents:
             joined.offset : joined.offset + len(joined) + 1
         ]
         text = memoryview(joined.buffers()[2] or b"")
+        out: list[tuple[int, bytes]] = []
         for i, index in enumerate(wanted.tolist()):
             data = bytes(text[offsets[i] : offsets[i + 1]])
             if i == 0:
                 doc = self._document(pat, section_rows, 0)
                 if data != canonical_json(doc):
                     raise AssertionError("the assembled document differs from canonical_json")
-            yield index, data
+            out.append((index, data))
+        return out
 
     def _document(
         self,
@@ -294,8 +329,12 @@ class Documents:
         bounds in them (rows ``bounds[i]:bounds[i + 1]`` belong to ``wanted[i]``)."""
         section = prepared.section
         table = prepared.table
-        p = np.asarray(table.column(_PATIENT).to_numpy(), dtype=np.int64)
-        rows_idx = np.flatnonzero(np.isin(p, wanted))
+        p = table.column(_PATIENT).to_numpy()
+        # a lookup by patient index (-1, no patient, reads the last entry, always False):
+        # cheaper than np.isin over a million rows
+        chosen = np.zeros(len(self.patient_ids) + 1, dtype=bool)
+        chosen[wanted] = True
+        rows_idx = np.flatnonzero(chosen[p])
         sub = table.take(pa.array(rows_idx))
         extra: dict[str, pa.Array] = {}
         for jname, (jtable, jindex) in prepared.joined.items():

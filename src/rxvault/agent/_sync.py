@@ -320,15 +320,18 @@ def _jobs(
 ) -> Iterator[list[SealJob]]:
     digests = docs.digests.view(np.int64)
     chunk_size = max(1, min(chunk_size, BUILD_CHUNK))
-    for start in range(0, len(indices), chunk_size):
-        part = indices[start : start + chunk_size]
+    built = docs.build_chunks(indices, chunk_size)
+    while True:
         started, cpu = time.perf_counter(), time.process_time()
-        ids = [docs.patient_ids[i] for i in part]
+        documents = next(built, None)
+        if documents is None:
+            return
+        ids = [docs.patient_ids[index] for index, _ in documents]
         marks = ",".join("?" * len(ids))
         query = f"SELECT patient_id, version FROM patients WHERE patient_id IN ({marks})"  # noqa: S608 - placeholders only
         versions = dict(state.conn.execute(query, ids).fetchall())
         chunk = []
-        for index, document in docs.build(part):
+        for index, document in documents:
             pid = docs.patient_ids[index]
             handle = plan.handles[index]
             chunk.append(
