@@ -7,7 +7,8 @@
   is cached, and with the cache emptied before each request (the first fetch after a restart or
   a new statement in another process): the alternative is the answer without a statement.
 
-``.venv/bin/python bench/bench_statement.py [--patients 100000] [--repeat 5] [--database URL]``
+``.venv/bin/python bench/bench_statement.py [--patients 100000] [--repeat 5] [--database URL]
+[--markdown FILE]`` (``bench/run.py --only statement`` writes its section of ``bench/README.md``).
 """
 
 from __future__ import annotations
@@ -75,11 +76,34 @@ class Transport(httpx.BaseTransport):
         return self._portal.call(run)
 
 
+def _orm_leaves(session: Any, pharmacy_id: int) -> list[fmt.Leaf]:
+    """The server's leaves the plain way: an ORM query, then a ``Leaf`` per record."""
+    rows = sorted(
+        session.execute(
+            sa.select(Record.handle, Record.state, Record.version, Record.block_version).where(
+                Record.pharmacy_id == pharmacy_id
+            )
+        ).all(),
+        key=lambda r: r[0],
+    )
+    return [
+        fmt.Leaf(handle, version, True)
+        if state == "deleted"
+        else fmt.Leaf(handle, block_version or version, False)
+        for handle, state, version, block_version in rows
+    ]
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1000:.2f} ms" if value < 1 else f"{value:.2f} s"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--database", default=None)
+    parser.add_argument("--markdown", type=Path, help="also write the report to this file")
     args = parser.parse_args()
     n = args.patients
     key = fmt.generate_pharmacy_key()
@@ -192,7 +216,9 @@ def main() -> None:
         assert r.status_code == 200, r.text
 
     with transaction(ctx.db) as s:
-        t_server_leaves = cpu(lambda: server_statement.server_leaves(s, pid), args.repeat)
+        t_server_leaves = cpu(lambda: _orm_leaves(s, pid), args.repeat)
+        assert fmt.pack_leaves(_orm_leaves(s, pid)) == server_statement.server_packed(s, pid)
+        t_server_packed = cpu(lambda: server_statement.server_packed(s, pid), args.repeat)
     t_post = cpu(post, args.repeat)
     print(
         f"server ({engine.dialect.name}), {n} records: leaves from the records "
@@ -213,7 +239,65 @@ def main() -> None:
         f"{t_cached * 1000:.2f} ms, cache emptied first {t_cold * 1000:.1f} ms CPU "
         f"(proof of {len(answer['proof']['path'])} hashes)"
     )
-    print(f"load average at end: {os.getloadavg()}")
+    load_end = os.getloadavg()
+    print(f"load average at end: {load_end}")
+    if args.markdown:
+        rows = [
+            (
+                f"agent: the leaves from its state and their tree ({n:,} leaves)",
+                "`Leaf` objects, `merkle_tree`",
+                t_leaves + t_tree,
+                "packed leaves, `merkle_tree_packed` (what a sync uses)",
+                t_packed + t_tree_packed,
+            ),
+            (
+                f"server: the leaves of its records ({n:,} records, {engine.dialect.name})",
+                "ORM rows made into `Leaf` objects",
+                t_server_leaves,
+                "packed from one Core query (what a statement's check uses)",
+                t_server_packed,
+            ),
+            (
+                "`GET /me/block`, tree cached",
+                "the answer without a statement",
+                t_none,
+                f"with the statement and a proof of {len(answer['proof']['path'])} hashes",
+                t_cached,
+            ),
+            (
+                "`GET /me/block`, first after a new statement or a restart",
+                "the answer without a statement",
+                t_none,
+                "the tree built from the stored snapshot first",
+                t_cold,
+            ),
+        ]
+        lines = [
+            "## Sync statements (`bench/bench_statement.py`)",
+            "",
+            f"CPU seconds of this process, median of {args.repeat} (fetches: of "
+            f"{args.repeat * 20}); {n:,} patients, one in 50 deleted; the server app in this "
+            f"process on {engine.dialect.name}. `POST /agent/statement` (verify, the server's "
+            f"leaves, the tree, compare, store the snapshot): **{t_post:.3f} s**.",
+            "",
+            "| what | alternative | CPU | rxvault | CPU | alternative / rxvault |",
+            "|---|---|---:|---|---:|---:|",
+        ]
+        for what, alt, t_alt, ours, t_ours in rows:
+            lines.append(
+                f"| {what} | {alt} | {_seconds(t_alt)} | {ours} | {_seconds(t_ours)} | "
+                f"{t_alt / t_ours:.2f}x |"
+            )
+        lines += [
+            "",
+            "A fetch with a statement costs more than one without (a ratio below 1): the "
+            "statement and the proof are what it buys. The first fetch after a new statement "
+            "builds the tree once per process.",
+            "",
+            f"Machine: {os.cpu_count()} CPUs; load average {load_end[0]:.1f} at the end.",
+            "",
+        ]
+        args.markdown.write_text("\n".join(lines))
     http.close()
     app.app.state.engine.dispose()  # type: ignore[attr-defined]
     engine.dispose()

@@ -34,6 +34,7 @@ AREAS: dict[str, tuple[str, str]] = {
     "read": ("bench_read.py", "reading the VFP tables"),
     "sync": ("bench_sync.py", "the agent's full sync and daily sync"),
     "server": ("bench_server.py", "server ingest, block fetch load, login"),
+    "statement": ("bench_statement.py", "sync statements: the tree, the check, fetches"),
     "portal": ("bench_portal.py", "the portal in Chromium"),
 }
 LIBRARIES = [
@@ -60,8 +61,8 @@ unit tests. Reproduce every number below with:
 
 ```sh
 make bench                                     # = .venv/bin/python bench/run.py: every area
-.venv/bin/python bench/run.py --only server    # one area (read, sync, server, portal); the
-                                               # other sections are kept as they are
+.venv/bin/python bench/run.py --only server    # one area (read, sync, server, statement,
+                                               # portal); the others are kept as they are
 ```
 
 A single benchmark: `.venv/bin/python bench/bench_read.py --patients 100000 --repeat 3`.
