@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from rxvault import format as fmt
 from rxvault.server import _statement as server_statement
-from rxvault.server._models import AuditEntry, PharmacyStatement
+from rxvault.server._models import AuditEntry, PharmacyStatement, StatementLeaves
 
 from .conftest import PharmacySide, b64, unb64
 
@@ -325,3 +325,56 @@ def test_the_leaves_need_the_directory_scope(server, uploaded: tuple[Any, Any, s
     assert http.get("/api/v1/agent/leaves").status_code == 403
     http.headers["Authorization"] = f"Bearer {reader}"
     assert http.get("/api/v1/agent/leaves").status_code == 200
+
+
+def test_a_snapshot_is_stored_in_parts_and_read_back_whole(
+    server, uploaded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pharmacy, alice, deleted = uploaded
+    monkeypatch.setattr(server_statement, "PART_LEAVES", 2)  # 3 leaves: parts of 2 and 1
+    leaves = _leaves(pharmacy, deleted)
+    assert _post(pharmacy, _statement(pharmacy, 1, leaves)).status_code == 200
+    with server.admin() as admin:
+        parts = admin.session.execute(
+            sa.select(StatementLeaves.part, StatementLeaves.leaves).order_by(StatementLeaves.part)
+        ).all()
+    assert [(part, len(data)) for part, data in parts] == [(0, 82), (1, 41)]
+    assert b"".join(data for _, data in parts) == fmt.pack_leaves(leaves)
+    server_statement._cache.clear()  # the next fetch reads the parts
+    block = alice.http.get("/api/v1/me/block").json()
+    handle = pharmacy.handle("P1")
+    assert _check_answer(block, pharmacy, handle) == fmt.Leaf(handle, 2, False)
+    # a newer statement over fewer parts leaves none of the older ones behind
+    monkeypatch.setattr(server_statement, "PART_LEAVES", 20_000)
+    assert _post(pharmacy, _statement(pharmacy, 2, leaves)).status_code == 200
+    with server.admin() as admin:
+        count = admin.session.execute(sa.select(sa.func.count()).select_from(StatementLeaves))
+        assert count.scalar_one() == 1
+
+
+def test_the_parts_migration_keeps_a_stored_snapshot(engine) -> None:
+    from alembic import command
+
+    from rxvault.server._db import _alembic_config, migrate
+
+    with engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0003")
+        conn.execute(
+            sa.text(
+                "INSERT INTO pharmacies (id, slug, name, directory_seq, created_at) "
+                "VALUES (7, 'old', 'Old', 0, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO pharmacy_statements (pharmacy_id, seq, statement, leaves, "
+                "received_at) VALUES (7, 3, :s, :l, CURRENT_TIMESTAMP)"
+            ),
+            {"s": b"statement", "l": b"L" * 123},
+        )
+    migrate(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT pharmacy_id, part, leaves FROM statement_leaves"))
+        assert [tuple(r) for r in rows] == [(7, 0, b"L" * 123)]
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("pharmacy_statements")}
+        assert "leaves" not in columns

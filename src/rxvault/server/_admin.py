@@ -22,6 +22,7 @@ from rxvault.server._models import (
     Pharmacy,
     PharmacyStatement,
     Record,
+    StatementLeaves,
 )
 from rxvault.server._models import Session as SessionRow
 from rxvault.server._tokens import SCOPES, new_api_token
@@ -93,9 +94,8 @@ class Admin:
         pharmacy.public_key = None
         pharmacy.key_id = None
         # the sync statement was signed with the old key: the new key's agent sends the next
-        self.session.execute(
-            sa.delete(PharmacyStatement).where(PharmacyStatement.pharmacy_id == pharmacy.id)
-        )
+        for model in (PharmacyStatement, StatementLeaves):
+            self.session.execute(sa.delete(model).where(model.pharmacy_id == pharmacy.id))
         self._audit("admin.pharmacy-reset-key", f"pharmacy:{slug}")
 
     def create_token(

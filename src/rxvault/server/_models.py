@@ -210,12 +210,8 @@ class AuditHead(Base):
 
 
 class PharmacyStatement(Base):
-    """A pharmacy's latest accepted sync statement and the leaves it covers (docs/spec).
-
-    ``leaves`` is the snapshot of the pharmacy's records the statement's root was checked
-    against: the leaf bytes (41 each: handle, u64 version, state byte) concatenated in handle
-    order, so that inclusion proofs stay consistent while later batches change the records.
-    """
+    """A pharmacy's latest accepted sync statement (docs/spec). The leaves it covers are in
+    :class:`StatementLeaves`."""
 
     __tablename__ = "pharmacy_statements"
 
@@ -224,5 +220,22 @@ class PharmacyStatement(Base):
     )
     seq: Mapped[int] = mapped_column(sa.BigInteger)
     statement: Mapped[bytes] = mapped_column(blob())
-    leaves: Mapped[bytes] = mapped_column(blob())
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class StatementLeaves(Base):
+    """The snapshot of a pharmacy's records that its statement's root was checked against.
+
+    The leaf bytes (41 each: handle, u64 version, state byte) concatenated in handle order, so
+    that inclusion proofs stay consistent while later batches change the records; stored in
+    parts of at most 20,000 leaves (820 KB), ``part`` 0, 1, …, because one value of 41 bytes a
+    record passes MariaDB's default ``max_allowed_packet`` (16 MB) at about 400,000 records.
+    """
+
+    __tablename__ = "statement_leaves"
+
+    pharmacy_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("pharmacies.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    part: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    leaves: Mapped[bytes] = mapped_column(blob())

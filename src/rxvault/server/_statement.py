@@ -31,7 +31,7 @@ from rxvault.server._db import read_transaction, transaction
 from rxvault.server._deps import address_of, agent_caller, ctx_of
 from rxvault.server._errors import ApiError
 from rxvault.server._ingest import lock_pharmacy
-from rxvault.server._models import Pharmacy, PharmacyStatement, Record
+from rxvault.server._models import Pharmacy, PharmacyStatement, Record, StatementLeaves
 from rxvault.server._schemas import InclusionProofOut, LeavesOut, StatementIn, StatementOut
 
 __all__ = ["block_fields", "router", "server_leaves", "server_packed"]
@@ -240,18 +240,14 @@ def post_statement(body: StatementIn, request: Request) -> StatementOut:
             now = ctx.now()
             if current is None:
                 current = PharmacyStatement(
-                    pharmacy_id=pharmacy.id,
-                    seq=parsed.seq,
-                    statement=data,
-                    leaves=packed,
-                    received_at=now,
+                    pharmacy_id=pharmacy.id, seq=parsed.seq, statement=data, received_at=now
                 )
                 s.add(current)
             else:
                 current.seq = parsed.seq
                 current.statement = data
-                current.leaves = packed
                 current.received_at = now
+            _store_leaves(s, pharmacy.id, packed)
             ctx.audit(
                 s,
                 actor=caller.actor,
@@ -328,23 +324,57 @@ def get_statement(request: Request) -> StatementOut:
     return _statement_out(row, _crypto.verify_statement(row.statement, pharmacy.public_key))
 
 
+#: leaves per stored part of a snapshot (820 KB; see StatementLeaves)
+PART_LEAVES = 20_000
+
+
+def _store_leaves(session: Session, pharmacy_id: int, packed: bytes) -> None:
+    """Replace the pharmacy's snapshot with ``packed``, in parts of ``PART_LEAVES`` leaves."""
+    session.execute(sa.delete(StatementLeaves).where(StatementLeaves.pharmacy_id == pharmacy_id))
+    step = PART_LEAVES * LEAF.size
+    parts = [
+        {"pharmacy_id": pharmacy_id, "part": n, "leaves": packed[start : start + step]}
+        for n, start in enumerate(range(0, len(packed), step))
+    ]
+    if parts:
+        session.execute(sa.insert(StatementLeaves), parts)
+
+
+def _statement_of(session: Session, pharmacy_id: int) -> bytes | None:
+    return session.execute(
+        sa.select(PharmacyStatement.statement).where(PharmacyStatement.pharmacy_id == pharmacy_id)
+    ).scalar_one_or_none()
+
+
 def _load(ctx: AppContext, pharmacy_id: int) -> _Snapshot | None:
-    """Read the pharmacy's statement and leaves and build the tree (once per statement)."""
+    """Read the pharmacy's statement and leaves and build the tree (once per statement).
+
+    The statement is read again after its parts: a statement sent meanwhile (which replaces
+    both in one transaction) shows as other bytes, and the read is made again, so a snapshot
+    never pairs one statement with another's leaves on a database whose reads see each
+    commit as it lands.
+    """
     with _cache.build_lock:
-        with read_transaction(ctx.db) as s:
-            row = s.execute(
-                sa.select(PharmacyStatement.statement, PharmacyStatement.leaves).where(
-                    PharmacyStatement.pharmacy_id == pharmacy_id
+        for _ in range(5):
+            with read_transaction(ctx.db) as s:
+                statement = _statement_of(s, pharmacy_id)
+                if statement is None:
+                    return None
+                found = _cache.get(statement)
+                if found is not None:
+                    return found
+                leaves = b"".join(
+                    s.execute(
+                        sa.select(StatementLeaves.leaves)
+                        .where(StatementLeaves.pharmacy_id == pharmacy_id)
+                        .order_by(StatementLeaves.part)
+                    ).scalars()
                 )
-            ).one_or_none()
-        if row is None:
+                if _statement_of(s, pharmacy_id) == statement:
+                    break
+        else:
             return None
-        found = _cache.get(row.statement)
-        if found is not None:
-            return found
-        snapshot = _Snapshot(
-            pharmacy_id, row.statement, row.leaves, _crypto.merkle_tree_packed(row.leaves)
-        )
+        snapshot = _Snapshot(pharmacy_id, statement, leaves, _crypto.merkle_tree_packed(leaves))
     _cache.put(snapshot)
     return snapshot
 
