@@ -25,7 +25,6 @@ import json
 import random
 import resource
 import struct
-import sys
 import tempfile
 import tracemalloc
 from collections.abc import Callable
@@ -37,6 +36,8 @@ from typing import Any
 import pyarrow as pa
 
 from rxvault.dbf import DbfError, FieldSpec, open_table, write_table
+
+from ._peak import peak_rss_kib
 
 RECORDS = 12
 BLOCK = 64
@@ -663,23 +664,3 @@ def run_all(out: Path, seeds: int = 1) -> None:
             results[case.name] = outcome(path, sound)
     results["_max_rss_kib"] = peak_rss_kib()
     out.write_text(json.dumps(results, indent=1), encoding="utf-8")
-
-
-def peak_rss_kib() -> int:
-    """This process's own peak resident set in KiB (VmHWM).
-
-    On Linux ``ru_maxrss`` also counts the memory of the parent that a vfork'ed child shared
-    before exec (the test process, hundreds of MB).
-    """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
-if __name__ == "__main__":
-    run_all(Path(sys.argv[1]))

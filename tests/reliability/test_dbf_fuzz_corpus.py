@@ -63,19 +63,8 @@ sys.path.insert(0, sys.argv[1])
 import fuzz_dbf
 from pathlib import Path
 print(json.dumps(fuzz_dbf.replay([Path(sys.argv[2])])))
-def peak_rss_kib():
-    # this process's own peak (VmHWM); on Linux ru_maxrss also counts the memory of the parent
-    # that a vfork'ed child shared before exec (the test process, hundreds of MB)
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
+sys.path.insert(0, sys.argv[3])
+from reliability._peak import peak_rss_kib
 print(peak_rss_kib())
 """
 
@@ -91,7 +80,7 @@ def test_corpus_is_small_and_holds_every_regression() -> None:
 def test_corpus_replays_without_a_crash() -> None:
     """Every corpus input gives success or a DbfError, within the CPU and memory limits."""
     proc = subprocess.run(
-        [sys.executable, "-c", _LIMITED, str(TOOL.parent), str(CORPUS)],
+        [sys.executable, "-c", _LIMITED, str(TOOL.parent), str(CORPUS), str(CORPUS.parent.parent)],
         capture_output=True,
         text=True,
         timeout=280,

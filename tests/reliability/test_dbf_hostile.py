@@ -175,19 +175,8 @@ _, peak = tracemalloc.get_traced_memory()
 assert kinds == {"MemoPointerError"}, kinds
 assert table.num_rows == int(sys.argv[2]), table.num_rows
 assert table.column("M").null_count == table.num_rows - 1
-def peak_rss_kib():
-    # this process's own peak (VmHWM); on Linux ru_maxrss also counts the memory of the parent
-    # that a vfork'ed child shared before exec (the test process, hundreds of MB)
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
+sys.path.insert(0, sys.argv[3])
+from reliability._peak import peak_rss_kib
 print(table.nbytes, peak, peak_rss_kib())
 """
 
@@ -210,7 +199,7 @@ def test_records_sharing_one_large_memo_stay_small(tmp_path: Path) -> None:
         data[hl + i * rl + 1 : hl + i * rl + 5] = first
     path.write_bytes(bytes(data))
     proc = subprocess.run(
-        [sys.executable, "-c", _SHARED, str(path), str(n)],
+        [sys.executable, "-c", _SHARED, str(path), str(n), str(HERE.parent)],
         capture_output=True,
         text=True,
         check=False,

@@ -216,20 +216,11 @@ def _merge(results: list[LoadResult]) -> LoadResult:
     return total
 
 
-def test_serve_keeps_idle_connections_longer_than_clients(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Regression (found by this harness): ``rxvault serve`` ran uvicorn with its 5 s
-    keep-alive, the same as httpx's idle expiry, and requests sent on a connection the server
-    was closing failed ("Server disconnected without sending a response")."""
+def _serve_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``rxvault serve`` needs to start: a migrated SQLite database and a pepper."""
     import base64
 
-    import httpx
-    import uvicorn
-    from click.testing import CliRunner
-
     from rxvault.server._db import create_db_engine, migrate
-    from rxvault.server.cli import serve_command
 
     url = f"sqlite:///{tmp_path / 'server.db'}"
     engine = create_db_engine(url)
@@ -238,6 +229,21 @@ def test_serve_keeps_idle_connections_longer_than_clients(
     monkeypatch.setenv("RXVAULT_DATABASE_URL", url)
     monkeypatch.setenv("RXVAULT_PEPPER", base64.b64encode(os.urandom(32)).decode())
     monkeypatch.setenv("RXVAULT_CONFIG", "")
+
+
+def test_serve_keeps_idle_connections_longer_than_clients(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (found by this harness): ``rxvault serve`` ran uvicorn with its 5 s
+    keep-alive, the same as httpx's idle expiry, and requests sent on a connection the server
+    was closing failed ("Server disconnected without sending a response")."""
+    import httpx
+    import uvicorn
+    from click.testing import CliRunner
+
+    from rxvault.server.cli import serve_command
+
+    _serve_settings(tmp_path, monkeypatch)
     seen: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
     result = CliRunner().invoke(serve_command, [])
@@ -250,21 +256,12 @@ def test_serve_caps_malloc_arenas(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     """Regression (found by the soak): the ingesting process's memory grew in steps from
     glibc's per-thread malloc arenas; ``rxvault serve`` caps them for itself and its workers,
     unless the operator chose a value."""
-    import base64
-
     import uvicorn
     from click.testing import CliRunner
 
-    from rxvault.server._db import create_db_engine, migrate
     from rxvault.server.cli import serve_command
 
-    url = f"sqlite:///{tmp_path / 'server.db'}"
-    engine = create_db_engine(url)
-    migrate(engine)
-    engine.dispose()
-    monkeypatch.setenv("RXVAULT_DATABASE_URL", url)
-    monkeypatch.setenv("RXVAULT_PEPPER", base64.b64encode(os.urandom(32)).decode())
-    monkeypatch.setenv("RXVAULT_CONFIG", "")
+    _serve_settings(tmp_path, monkeypatch)
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
     assert CliRunner().invoke(serve_command, []).exit_code == 0
