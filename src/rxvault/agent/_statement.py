@@ -51,13 +51,9 @@ _DIFFER_HINT = (
 
 def local_leaves(state: State) -> list[Leaf]:
     """The leaves of what the server holds according to this agent's state, by handle."""
-    rows = state.conn.execute(
-        "SELECT handle, version, server_state FROM patients "
-        "WHERE server_state IN ('live', 'deleted')"
-    ).fetchall()
-    rows.sort()
     return [
-        Leaf(handle, version, server_state == "deleted") for handle, version, server_state in rows
+        Leaf(handle.decode("ascii"), version, flag == _DELETED)
+        for handle, version, flag in _LEAF.iter_unpack(local_packed(state))
     ]
 
 
@@ -141,7 +137,7 @@ def local_packed(state: State) -> bytes:
     pack = _LEAF.pack
     return b"".join(
         [
-            pack(handle.encode("ascii"), version, 2 if server_state == "deleted" else 1)
+            pack(handle.encode("ascii"), version, _DELETED if server_state == "deleted" else _LIVE)
             for handle, version, server_state in rows
         ]
     )

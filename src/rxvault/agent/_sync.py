@@ -99,10 +99,17 @@ def _check_source(state: State, source: SourceRead, options: SyncOptions) -> Non
             )
 
 
+def _last_count_and_cap(state: State) -> tuple[int, int]:
+    """The last run's patient count, and the most deletions a run may send without
+    ``--allow-deletions``: max(DELETE_FLOOR, DELETE_SHARE of that count)."""
+    last = int(state.get("last_patient_count", "0") or 0)
+    return last, max(DELETE_FLOOR, math.ceil(DELETE_SHARE * last))
+
+
 def _check_deletions(
     state: State, present: int, gone: int, options: SyncOptions, valid: bool
 ) -> None:
-    last = int(state.get("last_patient_count", "0") or 0)
+    last, cap = _last_count_and_cap(state)
     if gone in (0, options.allow_deletions):
         return
     allow = (
@@ -118,7 +125,6 @@ def _check_deletions(
             hint="a truncated, partial or wrong source is the usual cause; check the source "
             "directory and the mapping's filter. " + allow,
         )
-    cap = max(DELETE_FLOOR, math.ceil(DELETE_SHARE * last))
     if gone > cap:
         raise GuardRefused(
             f"{gone} patients are gone from the source, more than the cap of {cap} "
@@ -428,8 +434,7 @@ def _repair(
             mark_resend(state, found.resend)
     redeleted = 0
     if found.redelete:
-        last = int(state.get("last_patient_count", "0") or 0)
-        cap = max(DELETE_FLOOR, math.ceil(DELETE_SHARE * last))
+        _, cap = _last_count_and_cap(state)
         count = len(found.redelete)
         if count <= cap or count == options.allow_deletions:
             now = dt.datetime.now(dt.UTC).replace(microsecond=0)
