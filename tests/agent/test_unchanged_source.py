@@ -163,8 +163,8 @@ def test_tables_that_moved_during_the_read_are_not_recorded(
     real = sync_module.source_digest
     calls: list[str | None] = []
 
-    def moving(mapping, directory):  # type: ignore[no-untyped-def]
-        digest = real(mapping, directory)
+    def moving(mapping, directory, pages=None):  # type: ignore[no-untyped-def]
+        digest = real(mapping, directory, pages)
         calls.append(digest)
         return digest if len(calls) % 2 else "0" * 64  # the second hash of a run differs
 

@@ -40,7 +40,7 @@ from rxvault.agent._mapping import ROLES, FieldMap, Filter, Mapping, Section
 from rxvault.agent._source import SourceRead
 from rxvault.format import canonical_json
 
-__all__ = ["DOCUMENT_FORMAT", "Documents", "prepare"]
+__all__ = ["DOCUMENT_FORMAT", "Documents", "key_strings", "prepare"]
 
 DOCUMENT_FORMAT = "rxvault.document/1"
 #: Part of every digest's seed: a new way of hashing, or of writing a document from the same
@@ -164,6 +164,10 @@ class Documents:
 
     def __len__(self) -> int:
         return len(self.patient_ids)
+
+    def patient_column(self, name: str) -> pa.ChunkedArray:
+        """A column of the patients' records, in the order of ``patient_ids``."""
+        return self._patients.column(name)
 
     def index_of(self, patient_id: str) -> int | None:
         if self._index is None:
@@ -360,12 +364,15 @@ class Documents:
 
 
 _CONTROL = r"[\x00-\x1f]"
+_ESCAPED = r'[\x00-\x1f"\\]'
 _SHORT_ESCAPES = (("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"), ("\b", "\\b"), ("\f", "\\f"))
 
 
 def _quoted(strings: pa.Array) -> pa.Array:
     """JSON string literals of ``strings`` (nulls stay null), escaped as canonical JSON does:
     ``\\``, ``\"``, the five short escapes, ``\\u00xx`` for the other control characters."""
+    if not pc.any(pc.match_substring_regex(strings, _ESCAPED)).as_py():
+        return pc.binary_join_element_wise('"', strings, '"', "")  # the usual case: one pass
     out = pc.replace_substring(strings, "\\", "\\\\")
     out = pc.replace_substring(out, '"', '\\"')
     if pc.any(pc.match_substring_regex(out, _CONTROL)).as_py():
@@ -470,7 +477,7 @@ def _check_field(mapping: Mapping, fmap: FieldMap, t: pa.DataType, where: str) -
         )
 
 
-def _key_strings(column: pa.ChunkedArray) -> pa.Array:
+def key_strings(column: pa.ChunkedArray) -> pa.Array:
     array = column.combine_chunks()
     if pa.types.is_dictionary(array.type):
         array = array.cast(array.type.value_type)
@@ -498,8 +505,13 @@ def _hash_fields(table: pa.Table, sources: list[str], seed_parts: tuple[str, ...
     return combine(hashes, seed_of(*seed_parts, "row"), n)
 
 
-def prepare(mapping: Mapping, source: SourceRead, pharmacy_name: str) -> Documents:
-    """Check the mapping against the data and compute every patient's digest."""
+def prepare(
+    mapping: Mapping, source: SourceRead, pharmacy_name: str, *, subset: bool = False
+) -> Documents:
+    """Check the mapping against the data and compute every patient's digest.
+
+    ``subset``: the tables hold only some patients' records (the incremental read); the
+    check that a join matches some row is left to full reads, where it means something."""
     base = (mapping.text_digest, DOCUMENT_FORMAT, DIGEST_VERSION, pharmacy_name)
     ptable_name = mapping.patient.table
     ptable = source.tables[ptable_name].data
@@ -509,7 +521,7 @@ def prepare(mapping: Mapping, source: SourceRead, pharmacy_name: str) -> Documen
     mask = _filter_mask(mapping, ptable, mapping.patient.filters, where)
     if mask is not None:
         ptable = ptable.filter(mask)
-    keys = _key_strings(ptable.column(mapping.patient.key))
+    keys = key_strings(ptable.column(mapping.patient.key))
     if keys.null_count or pc.any(pc.equal(keys, "")).as_py():
         raise mapping.error(
             mapping.patient.key_line,
@@ -539,7 +551,7 @@ def prepare(mapping: Mapping, source: SourceRead, pharmacy_name: str) -> Documen
         mask = _filter_mask(mapping, stable, section.filters, where)
         skey = stable.column(section.patient_key)
         if skey.type != key_column.type:
-            skey = _key_strings(skey)
+            skey = key_strings(skey)
             pkeys: pa.Array = keys
         else:
             pkeys = key_column
@@ -563,13 +575,13 @@ def prepare(mapping: Mapping, source: SourceRead, pharmacy_name: str) -> Documen
             local = stable.column(join.key)
             remote = jtable.column(join.on).combine_chunks()
             if local.type != remote.type:
-                local, remote = _key_strings(local), _key_strings(jtable.column(join.on))
+                local, remote = key_strings(local), key_strings(jtable.column(join.on))
             jidx = pc.index_in(local, value_set=remote)
             index = np.asarray(
                 pc.fill_null(jidx, -1).to_numpy(zero_copy_only=False), dtype=np.int64
             )
             has_key = np.asarray(local.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-            if np.any(has_key & belongs) and not np.any((index >= 0) & belongs):
+            if not subset and np.any(has_key & belongs) and not np.any((index >= 0) & belongs):
                 raise mapping.error(
                     join.line,
                     f"{jwhere}: no row of {section.table!r} finds a match ({join.key} = "

@@ -14,6 +14,8 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,13 +23,18 @@ import pyarrow as pa
 
 from rxvault._cli_errors import UserError
 from rxvault.agent._mapping import Mapping
-from rxvault.dbf import DbfError, Field, open_table
+from rxvault.dbf import DbfError, Field, Table, open_table
 
 __all__ = [
+    "PAGE",
+    "FilePages",
+    "OpenTable",
+    "ReadTables",
     "SourceError",
     "SourceRead",
     "TableRead",
     "read_source",
+    "read_whole",
     "source_digest",
     "table_stamp",
 ]
@@ -123,8 +130,56 @@ def _damaged(exc: DbfError) -> SourceError:
     )
 
 
+@dataclass(frozen=True)
+class OpenTable:
+    """A mapped table, open for the length of one read: ``columns`` as the mapping spells
+    them, ``actual`` as the table does (field names are case-insensitive in Visual FoxPro)."""
+
+    name: str
+    table: Table
+    columns: list[str]
+    actual: list[str]
+
+    def read(self) -> pa.Table:
+        return self.table.read(columns=self.actual).rename_columns(self.columns)
+
+
+#: how the tables of one read are decoded (all of them are open): name -> live records
+ReadTables = Callable[[dict[str, OpenTable]], dict[str, pa.Table]]
+
+
+def read_whole(opened: dict[str, OpenTable]) -> dict[str, pa.Table]:
+    return {name: o.read() for name, o in opened.items()}
+
+
+def _open(mapping: Mapping, name: str, path: Path) -> OpenTable:
+    source = mapping.tables[name]
+    t = open_table(path, codepage=source.codepage, strict=True)
+    try:
+        fields = list(t.fields)
+        # Field names are case-insensitive in Visual FoxPro (free tables store them in
+        # upper case); the mapping's spelling is kept for the columns read.
+        available: dict[str, str] = {}
+        for f in fields:
+            for spelled in (f.name, f.long_name):
+                if spelled:
+                    available.setdefault(spelled.lower(), f.long_name or f.name)
+        columns = mapping.columns(name)
+        missing = [c for c in columns if c.lower() not in available]
+        if missing:
+            raise mapping.error(
+                mapping.line_of_column(name, missing[0]),
+                f"table {name!r} ({path.name}) has no field {missing[0]!r}",
+                hint="fields: " + ", ".join(f.long_name or f.name for f in fields),
+            )
+        return OpenTable(name, t, columns, [available[c.lower()] for c in columns])
+    except BaseException:
+        t.close()
+        raise
+
+
 def _read_once(
-    mapping: Mapping, directory: Path, settle: float, last: bool
+    mapping: Mapping, directory: Path, settle: float, last: bool, read_tables: ReadTables
 ) -> dict[str, TableRead]:
     """Read every table once. The stamps of *all* tables are taken before the first is read
     and compared after the last: tables read at different moments are not mixed (the pharmacy
@@ -151,51 +206,47 @@ def _read_once(
             if last and isinstance(_stamp(paths[name], mapping.tables[name].codepage), DbfError):
                 raise _damaged(stamp)
             raise _Torn(paths[name])
-    tables: dict[str, TableRead] = {}
-    for name, path in paths.items():
-        source = mapping.tables[name]
+
+    def failed(exc: DbfError, name: str) -> Exception:
+        # The pharmacy software writes a record before the header's count, a memo block
+        # before the pointer to it: caught in between, a healthy table looks damaged. If it
+        # moves after a moment, it was being written (torn: read again); if not, it is.
+        time.sleep(settle)
+        now = _stamp(paths[name], mapping.tables[name].codepage)
+        if not last or isinstance(now, DbfError) or now != before[name]:
+            return _Torn(paths[name])
+        return _damaged(exc)
+
+    opened: dict[str, OpenTable] = {}
+    try:
+        for name, path in paths.items():
+            try:
+                opened[name] = _open(mapping, name, path)
+            except DbfError as exc:
+                raise failed(exc, name) from None
         try:
-            with open_table(path, codepage=source.codepage, strict=True) as t:
-                fields = list(t.fields)
-                # Field names are case-insensitive in Visual FoxPro (free tables store them in
-                # upper case); the mapping's spelling is kept for the columns read.
-                available: dict[str, str] = {}
-                for f in fields:
-                    for spelled in (f.name, f.long_name):
-                        if spelled:
-                            available.setdefault(spelled.lower(), f.long_name or f.name)
-                columns = mapping.columns(name)
-                missing = [c for c in columns if c.lower() not in available]
-                if missing:
-                    raise mapping.error(
-                        mapping.line_of_column(name, missing[0]),
-                        f"table {name!r} ({path.name}) has no field {missing[0]!r}",
-                        hint="fields: " + ", ".join(f.long_name or f.name for f in fields),
-                    )
-                actual = [available[c.lower()] for c in columns]
-                data = t.read(columns=actual).rename_columns(columns)
-                record_count = t.record_count
-                deleted = t.deleted_count
-                last_update = t.last_update
+            data = read_tables(opened)
         except DbfError as exc:
-            # The pharmacy software writes a record before the header's count, a memo block
-            # before the pointer to it: caught in between, a healthy table looks damaged. If it
-            # moves after a moment, it was being written (torn: read again); if not, it is.
-            time.sleep(settle)
-            now = _stamp(path, source.codepage)
-            if not last or isinstance(now, DbfError) or now != before[name]:
-                raise _Torn(path) from None
-            raise _damaged(exc) from None
-        tables[name] = TableRead(
-            name=name,
-            path=path,
-            data=data,
-            fields=fields,
-            record_count=record_count,
-            deleted_count=deleted,
-            last_update=last_update,
-            modified_ns=max(mtime for _, mtime in _stat(_files(path))),
-        )
+            by_path = {str(p): n for n, p in paths.items()}
+            memo_of = {str(p): n for n, p in paths.items() for p in _files(p)}
+            name = by_path.get(exc.path) or memo_of.get(exc.path) or next(iter(paths))
+            raise failed(exc, name) from None
+        tables: dict[str, TableRead] = {}
+        for name, path in paths.items():
+            t = opened[name].table
+            tables[name] = TableRead(
+                name=name,
+                path=path,
+                data=data[name],
+                fields=list(t.fields),
+                record_count=t.record_count,
+                deleted_count=t.deleted_count,
+                last_update=t.last_update,
+                modified_ns=max(mtime for _, mtime in _stat(_files(path))),
+            )
+    finally:
+        for o in opened.values():
+            o.table.close()
     for name, path in paths.items():
         now = _stamp(path, mapping.tables[name].codepage)
         if isinstance(now, DbfError) or now != before[name]:
@@ -210,9 +261,17 @@ class _Torn(Exception):
 
 
 def read_source(
-    mapping: Mapping, directory: Path, *, attempts: int = 4, wait: float = 2.0
+    mapping: Mapping,
+    directory: Path,
+    *,
+    attempts: int = 4,
+    wait: float = 2.0,
+    read_tables: ReadTables = read_whole,
 ) -> SourceRead:
-    """Read every mapped table consistently; retry a torn read ``attempts`` times."""
+    """Read every mapped table consistently; retry a torn read ``attempts`` times.
+
+    ``read_tables`` decodes the open tables (by default every live record of each; the
+    incremental read decodes only what changed)."""
     if not directory.is_dir():
         raise SourceError(
             f"{directory}: the source directory does not exist",
@@ -222,7 +281,7 @@ def read_source(
     for attempt in range(1, attempts + 1):
         try:
             tables = _read_once(
-                mapping, directory, settle=max(wait, 0.05), last=attempt == attempts
+                mapping, directory, max(wait, 0.05), attempt == attempts, read_tables
             )
         except _Torn as torn:
             last = torn
@@ -251,12 +310,42 @@ def read_source(
 
 
 _CHUNK = 4 * 1024 * 1024
+#: the source digest hashes each file in pages of this size (the incremental read compares them)
+PAGE = 4096
 
 
-def source_digest(mapping: Mapping, directory: Path) -> str | None:
+@dataclass(frozen=True)
+class FilePages:
+    """The SHA-256 of every page of a table's files, and the table's stamp before and after
+    they were hashed (equal: nothing visible moved meanwhile)."""
+
+    stamp: tuple[object, ...]
+    table: list[bytes]
+    memo: list[bytes]
+
+
+def _file_pages(path: Path) -> list[bytes]:
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    sha256 = hashlib.sha256
+    out: list[bytes] = []
+    with path.open("rb") as f:
+        while n := f.readinto(buffer):
+            out += [sha256(view[i : min(i + PAGE, n)]).digest() for i in range(0, n, PAGE)]
+    return out
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def source_digest(
+    mapping: Mapping, directory: Path, pages: dict[str, FilePages] | None = None
+) -> str | None:
     """SHA-256 over every byte of the mapped tables' files (each DBF and its memo file, with
-    their names and lengths), or None when a file is missing or cannot be read (the full read
-    then reports it).
+    their names, lengths and the SHA-256 of each 4 KiB page), or None when a file is missing
+    or cannot be read (the full read then reports it). ``pages``, when given, receives each
+    table's page digests (for :mod:`rxvault.agent._incremental`), if its stamp did not move
+    while they were taken.
 
     Equal digests mean byte-identical tables, whatever the files' times say: unlike a size and
     modification-time check, this cannot miss a write that left the size unchanged within one
@@ -265,23 +354,35 @@ def source_digest(mapping: Mapping, directory: Path) -> str | None:
     touched only bytes already hashed, the digest of the state just before it: as if the run
     had started a moment earlier, and the next run sees the write.
     """
-    h = hashlib.sha256(b"rxvault/source-digest/1")
-    buffer = bytearray(_CHUNK)
-    view = memoryview(buffer)
+    global _pool  # noqa: PLW0603 - one small pool per process, made on first use
+    if _pool is None:
+        _pool = ThreadPoolExecutor(2, thread_name_prefix="rxvault-source-digest")
+    h = hashlib.sha256(b"rxvault/source-digest/2")
     try:
-        for name, source in sorted(mapping.tables.items()):
-            for path in _files(directory / source.file):
-                content = hashlib.sha256()
-                length = 0
-                with path.open("rb") as f:
-                    while n := f.readinto(buffer):
-                        content.update(view[:n])
-                        length += n
-                label = f"{name}/{path.name}".encode()
-                h.update(len(label).to_bytes(4, "big") + label)
-                h.update(length.to_bytes(8, "big") + content.digest())
+        tables = sorted(mapping.tables.items())
+        stamps = {name: _stamp(directory / source.file, None) for name, source in tables}
+        files = [
+            (name, path) for name, source in tables for path in _files(directory / source.file)
+        ]
+        # hashlib releases the GIL on each page: two files at a time on two cores
+        digests = list(_pool.map(_file_pages, [path for _, path in files]))
+        for (name, path), file_pages in zip(files, digests, strict=True):
+            length = path.stat().st_size
+            label = f"{name}/{path.name}".encode()
+            h.update(len(label).to_bytes(4, "big") + label)
+            h.update(length.to_bytes(8, "big") + hashlib.sha256(b"".join(file_pages)).digest())
     except OSError:
         return None
+    if pages is not None:
+        by_table: dict[str, list[list[bytes]]] = {}
+        for (name, _), file_pages in zip(files, digests, strict=True):
+            by_table.setdefault(name, []).append(file_pages)
+        for name, source in tables:
+            stamp = stamps[name]
+            if isinstance(stamp, DbfError) or _stamp(directory / source.file, None) != stamp:
+                continue
+            parts = by_table[name]
+            pages[name] = FilePages(stamp, parts[0], parts[1] if len(parts) > 1 else [])
     return h.hexdigest()
 
 

@@ -32,14 +32,15 @@ from rxvault._cli_errors import UserError
 from rxvault.agent._api import ServerApi
 from rxvault.agent._context import AgentContext
 from rxvault.agent._crash import crash_point
-from rxvault.agent._documents import DIGEST_VERSION, DOCUMENT_FORMAT, Documents, prepare
+from rxvault.agent._documents import DIGEST_VERSION, DOCUMENT_FORMAT, Documents
+from rxvault.agent._incremental import CACHE_NAME, IncrementalRead, LazyDocuments
 from rxvault.agent._keys import DirectoryFetch, KeyRefresh, fetch_keys, start_directory_fetch
 from rxvault.agent._lock import RunLock
 from rxvault.agent._mapping import Mapping
 from rxvault.agent._outbox import Outbox, OutboxItem
 from rxvault.agent._report import Reporter, Summary, log
 from rxvault.agent._seal import SealJob, seal_stream, workers_for
-from rxvault.agent._source import SourceRead, read_source, source_digest
+from rxvault.agent._source import FilePages, SourceRead, source_digest
 from rxvault.agent._state import PatientRow, State, now_text, open_state
 from rxvault.agent._statement import MISMATCH, differences, mark_resend, send_statement
 from rxvault.format import make_batch, make_tombstone, new_batch_id
@@ -149,7 +150,11 @@ _PATIENT_COLUMNS = (
 
 
 def _diff(
-    ctx: AgentContext, docs: Documents, state: State, summary: Summary, pending: dict[str, bytes]
+    ctx: AgentContext,
+    docs: Documents | LazyDocuments,
+    state: State,
+    summary: Summary,
+    pending: dict[str, bytes],
 ) -> _Plan:
     # plain tuples (one per patient the agent knows): a row object each costs more than the diff
     rows = {
@@ -316,7 +321,7 @@ class _Uploader:
 
 
 def _jobs(
-    docs: Documents,
+    docs: Documents | LazyDocuments,
     indices: list[int],
     plan: _Plan,
     state: State,
@@ -536,8 +541,9 @@ def _run(
         if not options.dry_run:
             with summary.timed("outbox resend"):
                 _drain(ctx, api, outbox, summary)
+        pages: dict[str, FilePages] = {}
         with summary.timed("source digest"):
-            content = source_digest(mapping, config.source_dir)
+            content = source_digest(mapping, config.source_dir, pages)
         synced = _synced(state, mapping, config.pharmacy_name, content)
         refresh: KeyRefresh | None = None
         if synced is not None:
@@ -579,21 +585,32 @@ def _run(
             with state.transaction() as c:
                 state.set(c, SYNCED_SOURCE, "null")
         reporter.info(f"reading {config.source_dir}")
+        reader = IncrementalRead(
+            mapping,
+            config.pharmacy_name,
+            config.home / CACHE_NAME,
+            pages=pages,
+            attempts=config.sync.read_attempts,
+            wait=config.sync.read_wait,
+        )
         with summary.timed("read"):
-            source = read_source(
-                mapping,
-                config.source_dir,
-                attempts=config.sync.read_attempts,
-                wait=config.sync.read_wait,
-            )
+            source = reader.read(config.source_dir)
         # Hashed again in the background: the run records its source digest as complete only
         # if the tables were the same before and after the read.
         rehash = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rxvault-source")
         content_after = rehash.submit(source_digest, mapping, config.source_dir)
         rehash.shutdown(wait=False)
         with summary.timed("documents and digests"):
-            docs = prepare(mapping, source, config.pharmacy_name)
+            docs = reader.prepare(source)
+            if not options.dry_run:
+                reader.save(docs)
         summary.patients_read = len(docs)
+        if not reader.result.full:
+            log.info(
+                "incremental read: %d patients recomputed, the others from %s",
+                len(reader.result.dirty),
+                CACHE_NAME,
+            )
         crash_point("read")
         _check_source(state, source, options)
         with summary.timed("keys (fetch, verify, store)"):

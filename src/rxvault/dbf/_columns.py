@@ -666,6 +666,12 @@ def _pointers(batch: Batch, f: Field, null: Mask | None) -> tuple[I64, Mask]:
     return np.where(present, acc, 0), present
 
 
+def memo_pointers(batch: Batch, f: Field) -> tuple[I64, Mask]:
+    """The memo field's block numbers (0: no memo) and the mask of records with a value,
+    as :func:`decode` reads them (bad pointers raise in strict mode)."""
+    return _pointers(batch, f, batch.null_mask(f))
+
+
 def _memo(batch: Batch, f: Field, null: Mask | None) -> pa.Array:
     n = batch.n
     binary = f.binary

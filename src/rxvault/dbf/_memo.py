@@ -282,9 +282,14 @@ class MemoFile:
             return np.zeros(0, dtype=np.uint8), offsets
         nz = lengths > 0
         first, ends = starts[nz], starts[nz] + lengths[nz]
-        if len(first) and bool((first[1:] >= ends[:-1]).all()):
-            # memos in file order without overlap (as VFP writes them): one pass over the span
-            # with a keep-mask of alternating runs (gap, memo, gap, memo …)
+        if (
+            len(first)
+            and int(ends[-1]) - int(first[0]) <= 4 * total
+            and bool((first[1:] >= ends[:-1]).all())
+        ):
+            # memos in file order without overlap (as VFP writes them), most of the span taken
+            # (a whole table, not a few scattered records): one pass over the span with a
+            # keep-mask of alternating runs (gap, memo, gap, memo …)
             lo, hi = int(first[0]), int(ends[-1])
             runs = np.empty(2 * len(first), dtype=np.int64)
             runs[0::2] = first - np.concatenate(([lo], ends[:-1]))

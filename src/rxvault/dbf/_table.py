@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import mmap
 import os
 from collections.abc import Iterator, Sequence
@@ -18,7 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from rxvault.dbf._codepages import codepage_for, normalize
-from rxvault.dbf._columns import Batch, decode
+from rxvault.dbf._columns import Batch, decode, memo_pointers
 from rxvault.dbf._dbc import find_case_insensitive, long_field_names, resolve_backlink
 from rxvault.dbf._errors import (
     Anomaly,
@@ -402,6 +403,91 @@ class Table:
         )
         return pa.Table.from_batches(batches, schema=schema)
 
+    def raw_records(self) -> npt.NDArray[np.uint8]:
+        """The records' bytes as read-only ``(record_count, record_length)`` view of the map
+        (flag byte first); valid until the table is closed."""
+        return self._records
+
+    def page_digests(self, page: int) -> tuple[list[bytes], list[bytes]]:
+        """SHA-256 of each ``page`` bytes of the table file and of its memo file (empty when
+        there is none), read from the same map as the records, so they describe exactly the
+        bytes that :meth:`read` and :meth:`read_records` decode."""
+        memo = self._memo._array if self._memo is not None else np.zeros(0, np.uint8)
+        return _pages(self._array, page), _pages(memo, page)
+
+    def read_records(
+        self,
+        indices: Sequence[int] | npt.NDArray[np.int64],
+        columns: Sequence[str] | None = None,
+        *,
+        with_recno: bool = False,
+    ) -> pa.Table:
+        """The live records among ``indices`` (0-based positions, ascending), decoded as
+        :meth:`read` decodes them; deleted records are left out."""
+        if self._mm is None:
+            raise DbfError(self.path, "table is closed")
+        fields = self._select(columns)
+        schema = self._batch_schema(fields, False, with_recno)
+        idx = np.asarray(indices, dtype=np.int64)
+        if len(idx) and (idx.min() < 0 or idx.max() >= self.record_count_read):
+            raise IndexError("record position out of range")
+        idx = idx[~self._deleted[idx]]
+        batch = self._batch(self._records[idx], idx + 1)
+        arrays = self._decode_fields(batch, fields)
+        if with_recno:
+            arrays.append(pa.array(idx + 1, type=pa.int64()))
+        return pa.Table.from_batches([pa.RecordBatch.from_arrays(arrays, schema=schema)])
+
+    def memo_extents(
+        self,
+        indices: Sequence[int] | npt.NDArray[np.int64],
+        columns: Sequence[str] | None = None,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """For each record position in ``indices``: the first and the last-plus-one byte of the
+        memo file that its memo fields among ``columns`` occupy (block headers and dBase III
+        terminators included), or ``(-1, -1)`` when it has no memo there. Problems that
+        :meth:`read` reports are not reported here: a record whose memo cannot be located
+        spans from its block to the end of the file."""
+        idx = np.asarray(indices, dtype=np.int64)
+        first = np.full(len(idx), -1, dtype=np.int64)
+        last = np.full(len(idx), -1, dtype=np.int64)
+        memo = self._memo
+        if memo is None or not len(idx):
+            return first, last
+        batch = self._batch(self._records[idx], idx + 1, budget=False)
+        for f in self._select(columns):
+            if not f.is_memo or f.offset + f.length > batch.rec.shape[1]:
+                continue
+            pointers, present = memo_pointers(batch, f)
+            want = np.flatnonzero(present & (pointers > 0))
+            if not len(want):
+                continue
+            located = memo.locate(pointers[want], batch.recnos[want], f.name, binary=f.binary)
+            lo = pointers[want] * memo.block_size
+            hi = located.starts + located.lengths + (1 if memo.kind == DBT3 else 0)
+            if located.failed is not None:
+                hi = np.where(located.failed, memo.size, hi)
+            hi = np.maximum(hi, lo + 1)
+            first[want] = np.where(first[want] < 0, lo, np.minimum(first[want], lo))
+            last[want] = np.maximum(last[want], hi)
+        return first, last
+
+    def _batch(
+        self, rec: npt.NDArray[np.uint8], recnos: npt.NDArray[np.int64], budget: bool = True
+    ) -> Batch:
+        return Batch(
+            path=self.path,
+            rec=np.ascontiguousarray(rec),
+            recnos=recnos,
+            reporter=self._reporter,
+            codec=self.codepage,
+            replace=self._replace,
+            memo=self._memo,
+            memo_missing=self._memo_missing,
+            nullflags=self.header.nullflags,
+            memo_budget=MemoBudget(self._memo.size) if budget and self._memo is not None else None,
+        )
+
     def rows(
         self,
         columns: Sequence[str] | None = None,
@@ -452,6 +538,12 @@ class Table:
             f"<Table {self.path.name} {self.version_name}, {self.record_count} records, "
             f"{len(self.fields)} fields>"
         )
+
+
+def _pages(data: npt.NDArray[np.uint8], page: int) -> list[bytes]:
+    view = data.data  # a memoryview of the bytes, not a copy
+    sha256 = hashlib.sha256
+    return [sha256(view[i : i + page]).digest() for i in range(0, len(data), page)]
 
 
 def _dedupe(fields: list[Field], rep: Reporter, path: Path) -> list[Field]:
