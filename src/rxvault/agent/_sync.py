@@ -18,12 +18,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import sqlite3
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -149,19 +151,45 @@ _PATIENT_COLUMNS = (
 )
 
 
+Known = tuple[dict[str, tuple[Any, ...]], dict[str, bytes]]
+
+
+def _known(conn: sqlite3.Connection) -> Known:
+    """Every patient the state knows (plain tuples: a row object each costs more than the
+    diff), and every verified key by handle, read in one transaction."""
+    conn.execute("BEGIN")
+    try:
+        rows = {
+            r[0]: r
+            for r in conn.execute(f"SELECT {_PATIENT_COLUMNS} FROM patients")  # noqa: S608 - constant
+        }
+        keys = {r[0]: bytes(r[1]) for r in conn.execute("SELECT handle, public_key FROM keys")}
+    finally:
+        conn.execute("COMMIT")
+    return rows, keys
+
+
+def _read_known(path: Path) -> Known:
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    try:
+        return _known(conn)
+    finally:
+        conn.close()
+
+
 def _diff(
     ctx: AgentContext,
     docs: Documents | LazyDocuments,
     state: State,
     summary: Summary,
     pending: dict[str, bytes],
+    *,
+    known: Known | None = None,
 ) -> _Plan:
-    # plain tuples (one per patient the agent knows): a row object each costs more than the diff
-    rows = {
-        r[0]: r
-        for r in state.conn.execute(f"SELECT {_PATIENT_COLUMNS} FROM patients")  # noqa: S608 - constant
-    }
-    keys = {**state.keys(), **pending}
+    """``known``: :func:`_known` read earlier (this run changes no patient before its diff,
+    and only adds keys, which are in ``pending``)."""
+    rows, stored = known if known is not None else _known(state.conn)
+    keys = {**stored, **pending}
     digests = docs.digests.view(np.int64).tolist()
     upload: list[int] = []
     handles: list[str] = []
@@ -537,6 +565,7 @@ def _run(
     outbox = Outbox(config.outbox_dir, state)
     uploader = _Uploader(ctx, api, outbox, summary)
     directory: DirectoryFetch | None = None
+    saving: Future[None] | None = None
     try:
         if not options.dry_run:
             with summary.timed("outbox resend"):
@@ -580,6 +609,11 @@ def _run(
         if refresh is None:
             # fetched while the source is read and digested; verified and stored after that
             directory = start_directory_fetch(api, state)
+        # The state's patients and keys, read on another thread (and connection) while the
+        # source is read: nothing before the diff changes them but new keys, added below.
+        prefetch = ThreadPoolExecutor(1, thread_name_prefix="rxvault-state")
+        known = prefetch.submit(_read_known, config.state_path)
+        prefetch.shutdown(wait=False)
         if not options.dry_run and state.get_json(SYNCED_SOURCE) is not None:
             # from here on this run may upload: the record of a complete run no longer holds
             with state.transaction() as c:
@@ -603,7 +637,10 @@ def _run(
         with summary.timed("documents and digests"):
             docs = reader.prepare(source)
             if not options.dry_run:
-                reader.save(docs)
+                # written while the run goes on (mostly the disk's time); waited for at its end
+                saver = ThreadPoolExecutor(1, thread_name_prefix="rxvault-cache")
+                saving = saver.submit(reader.save, docs)
+                saver.shutdown(wait=False)
         summary.patients_read = len(docs)
         if not reader.result.full:
             log.info(
@@ -623,10 +660,16 @@ def _run(
             if not options.dry_run:
                 refresh.commit(state)
         crash_point("keys")
-        # A dry run stores nothing: the keys it just verified are used from memory.
-        pending = {h: k for h, (k, _, _) in refresh.verified.items()} if options.dry_run else {}
+        # The keys just verified, on top of those read before (a dry run stores nothing, so
+        # for it they exist only here).
+        pending = {h: k for h, (k, _, _) in refresh.verified.items()}
         with summary.timed("diff"):
-            plan = _diff(ctx, docs, state, summary, pending)
+            try:
+                before = known.result()
+            except sqlite3.Error as exc:
+                log.warning("state read on another thread failed (%s); reading it again", exc)
+                before = None
+            plan = _diff(ctx, docs, state, summary, pending, known=before)
         _check_deletions(state, len(docs), summary.gone, options, valid=True)
         waiting = {pid for pid, _, _ in state.waiting_enrollments()}
         summary.waiting_for_enrollment = len(waiting)
@@ -705,6 +748,11 @@ def _run(
                 state.set(c, SYNCED_SOURCE, json.dumps(record))
         return False
     finally:
+        if saving is not None:
+            try:
+                saving.result()
+            except OSError as exc:
+                log.warning("source cache not written (%s): the next run reads everything", exc)
         if directory is not None:
             directory.close()
         uploader.close()
