@@ -42,6 +42,8 @@ CREATE TABLE IF NOT EXISTS patients (
     version INTEGER NOT NULL DEFAULT 0,
     server_state TEXT NOT NULL DEFAULT 'none'
 );
+-- the leaves of the sync statement, read in handle order from the index alone
+CREATE INDEX IF NOT EXISTS patients_leaves ON patients (handle, version, server_state);
 CREATE TABLE IF NOT EXISTS enrollments (
     lookup_id TEXT PRIMARY KEY,
     patient_id TEXT NOT NULL,
