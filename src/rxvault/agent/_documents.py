@@ -23,6 +23,7 @@ by their labels.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -272,7 +273,7 @@ class Documents:
         parts.append("]}")
         if not any(isinstance(part, pa.Array) for part in parts):
             raise AssertionError("a document has no patient values")
-        joined = pc.binary_join_element_wise(*parts, "")
+        joined = _join(parts)
         offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)[
             joined.offset : joined.offset + len(joined) + 1
         ]
@@ -363,6 +364,20 @@ class Documents:
         return section, bounds, sub
 
 
+@functools.lru_cache(maxsize=4096)
+def _text(value: str) -> pa.Scalar:
+    """A string scalar, made once per text: pyarrow turns a Python string argument into a
+    scalar on every call, and each time tries to import modules that are not installed
+    (``dateutil``), a search of the whole path (about 0.1 ms a call)."""
+    return pa.scalar(value, type=pa.string())
+
+
+def _join(parts: Sequence[pa.Array | str]) -> pa.Array:
+    """Concatenate, element by element, arrays and constant texts."""
+    items = [_text(p) if isinstance(p, str) else p for p in parts]
+    return pc.binary_join_element_wise(*items, _text(""))
+
+
 _CONTROL = r"[\x00-\x1f]"
 _ESCAPED = r'[\x00-\x1f"\\]'
 _SHORT_ESCAPES = (("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"), ("\b", "\\b"), ("\f", "\\f"))
@@ -372,7 +387,7 @@ def _quoted(strings: pa.Array) -> pa.Array:
     """JSON string literals of ``strings`` (nulls stay null), escaped as canonical JSON does:
     ``\\``, ``\"``, the five short escapes, ``\\u00xx`` for the other control characters."""
     if not pc.any(pc.match_substring_regex(strings, _ESCAPED)).as_py():
-        return pc.binary_join_element_wise('"', strings, '"', "")  # the usual case: one pass
+        return _join(['"', strings, '"'])  # the usual case: one pass
     out = pc.replace_substring(strings, "\\", "\\\\")
     out = pc.replace_substring(out, '"', '\\"')
     if pc.any(pc.match_substring_regex(out, _CONTROL)).as_py():
@@ -384,7 +399,7 @@ def _quoted(strings: pa.Array) -> pa.Array:
                 [None if v is None else _encoder.encode(v) for v in strings.to_pylist()],
                 type=pa.string(),
             )
-    return pc.binary_join_element_wise('"', out, '"', "")
+    return _join(['"', out, '"'])
 
 
 def _json_literals(column: pa.ChunkedArray | pa.Array, fmap: FieldMap) -> pa.Array:
@@ -404,7 +419,7 @@ def _json_literals(column: pa.ChunkedArray | pa.Array, fmap: FieldMap) -> pa.Arr
         if text is None:
             return pc.fill_null(array.cast(pa.string()), "null")
     elif pa.types.is_boolean(t):
-        return pc.fill_null(pc.if_else(array, "true", "false"), "null")
+        return pc.fill_null(pc.if_else(array, _text("true"), _text("false")), "null")
     elif pa.types.is_timestamp(t):
         text = _datetime_text(array)
     elif (
@@ -439,7 +454,7 @@ def _object_literals(
         parts.append(("{" if j == 0 else ",") + _encoder.encode(key) + ":")
         parts.append(_json_literals(columns[i], fields[i]))
     parts.append("}")
-    return pc.binary_join_element_wise(*parts, "")
+    return _join(parts)
 
 
 def _filter_mask(
