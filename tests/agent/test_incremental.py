@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 import rxvault.agent._incremental as incremental
-from rxvault.agent import load_mapping
+from rxvault.agent import enroll, load_mapping
 from rxvault.agent._documents import Documents, prepare
 from rxvault.agent._incremental import CACHE_NAME, IncrementalRead, LazyDocuments
 from rxvault.agent._mapping import Mapping
@@ -18,6 +18,9 @@ from rxvault.agent._source import SourceError, read_source, source_digest
 from rxvault.dbf import TableEditor, open_table
 from rxvault.demo._next_day import next_day
 from rxvault.demo._schema import TABLES
+
+from .conftest import Agent, Harness
+from .test_sync_flow import documents, sync
 
 DEMO = Path(__file__).parents[2] / "src" / "rxvault" / "agent" / "mappings" / "demo.toml"
 NAME = "Main Street Pharmacy"
@@ -201,3 +204,27 @@ def test_the_cache_file_is_private(mapping: Mapping, source: Path, tmp_path: Pat
     incremental_read(mapping, source, cache)
     if os.name == "posix":
         assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+
+
+def test_a_cache_that_cannot_be_written_does_not_fail_the_sync(
+    harness: Harness, agent: Agent, source: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ctx = agent.context()
+    ids = documents(agent).patient_ids[:3]
+    for e in enroll(ctx, ids, days=30):
+        harness.register_fast(e.code_text)
+    blocked = ctx.config.home / CACHE_NAME
+    blocked.mkdir()  # in the way of the file
+    with caplog.at_level("WARNING", logger="rxvault.agent"):
+        first = sync(agent)
+    assert (first.uploaded, first.warnings, first.exit_code, first.read) == (3, [], 0, "full")
+    assert "source cache not written" in caplog.text
+    blocked.rmdir()
+    next_day(source, seed=2)
+    second = sync(agent)
+    assert (second.warnings, second.read) == ([], "full")  # no cache yet: written now
+    next_day(source, seed=3)
+    third = sync(agent)
+    assert (third.warnings, third.read) == ([], "incremental")
+    assert 0 < third.recomputed < third.patients_read
+    assert "read incrementally" in "\n".join(third.lines())

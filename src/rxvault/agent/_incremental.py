@@ -160,13 +160,15 @@ class _Cache:
 
 
 def _shape(t: OpenTable) -> list[Any]:
+    """What the cached hashes of a table assume: its layout, and which field each column the
+    mapping reads is (long names come from the ``.dbc``, which can change on its own)."""
     table = t.table
     memo = table.memo
     return [
         table.header_length,
         table.record_length,
         memo.block_size if memo else 0,
-        [[f.name, f.type, f.offset, f.length, f.decimals] for f in table.fields],
+        [[f.name, f.long_name, f.type, f.offset, f.length, f.decimals] for f in table.fields],
         t.actual,
     ]
 

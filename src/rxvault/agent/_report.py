@@ -57,6 +57,10 @@ class Summary:
     batches: int = 0
     bytes_sent: int = 0
     seconds: float = 0.0
+    #: how the tables were read: "" (not read: same bytes as the last run), "full", or
+    #: "incremental" (only ``recomputed`` patients read and digested; the others from the cache)
+    read: str = ""
+    recomputed: int = 0
     warnings: list[str] = field(default_factory=list)
     #: seconds of this process's wall time per phase of the run (see :meth:`timed`)
     phases: dict[str, float] = field(default_factory=dict)
@@ -100,6 +104,10 @@ class Summary:
             f"batches / bytes sent:    {self.batches} / {self.bytes_sent}",
             f"time:                    {self.seconds:.1f} s",
         ]
+        if self.read == "incremental":
+            out.insert(1, f"  read incrementally:    {self.recomputed} patients recomputed")
+        elif self.read == "full":
+            out.insert(1, "  read in full")
         if self.outbox_resent:
             out.append(f"resent from the outbox:  {self.outbox_resent} batches")
         out += [f"warning: {w}" for w in self.warnings]

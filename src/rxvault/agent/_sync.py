@@ -642,10 +642,12 @@ def _run(
                 saving = saver.submit(reader.save, docs)
                 saver.shutdown(wait=False)
         summary.patients_read = len(docs)
+        summary.read = "full" if reader.result.full else "incremental"
+        summary.recomputed = len(docs) if reader.result.full else len(reader.result.dirty)
         if not reader.result.full:
             log.info(
                 "incremental read: %d patients recomputed, the others from %s",
-                len(reader.result.dirty),
+                summary.recomputed,
                 CACHE_NAME,
             )
         crash_point("read")
@@ -751,7 +753,7 @@ def _run(
         if saving is not None:
             try:
                 saving.result()
-            except OSError as exc:
+            except Exception as exc:  # the cache is an optimization: never fatal
                 log.warning("source cache not written (%s): the next run reads everything", exc)
         if directory is not None:
             directory.close()
