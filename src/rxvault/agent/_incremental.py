@@ -5,7 +5,7 @@ table and hashes every value (about 1.2 s of a daily run on the demo pharmacy's 
 module keeps, beside the state, a cache of what the last run found, derived from the source
 alone:
 
-- per table file and memo file, the SHA-256 of every 4 KiB page;
+- per table file and memo file, the SHA-256 of every 16 KiB page;
 - per record, a 64-bit hash of its bytes (flag byte included), the hash of each key it carries
   (the patient key; a join's key; the key a join looks up) and the bytes of the memo file its
   memo fields occupy;
@@ -479,7 +479,7 @@ class IncrementalRead:
             memo_changed = _changed_pages(old.memo_pages, memo_pages)
             if memo_changed and memo_columns:
                 # records whose memos lie in a changed page: their memo values are compared
-                # (a 4 KiB page holds many short memos, most of them unchanged)
+                # (a 16 KiB page holds many short memos, most of them unchanged)
                 hit = np.zeros(len(old.memo_pages) // _DIGEST + 1, dtype=np.int64)
                 hit[[p for p in memo_changed if p < len(hit)]] = 1
                 cum = np.concatenate(([0], np.cumsum(hit)))

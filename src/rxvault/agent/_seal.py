@@ -13,11 +13,11 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from rxvault.agent._report import Summary
-from rxvault.format import PharmacyKey, seal_block
+from rxvault.format import PharmacyKey, compress_document, seal_block, seal_compressed
 
 __all__ = ["POOL_THRESHOLD", "SealJob", "seal_stream"]
 
@@ -59,6 +59,26 @@ def _seal(key: PharmacyKey, jobs: list[SealJob], as_of: dt.datetime) -> list[byt
     ]
 
 
+def _compress(jobs: list[SealJob]) -> list[bytes]:
+    return [compress_document(j.document) for j in jobs]
+
+
+def _seal_compressed(
+    key: PharmacyKey, jobs: list[SealJob], compressed: list[bytes], as_of: dt.datetime
+) -> list[bytes]:
+    return [
+        seal_compressed(
+            c,
+            pharmacy_key=key,
+            handle=j.handle,
+            version=j.version,
+            as_of=as_of,
+            recipient_public_key=j.public_key,
+        )
+        for j, c in zip(jobs, compressed, strict=True)
+    ]
+
+
 def _seal_in_worker(jobs: list[SealJob], as_of: dt.datetime) -> list[bytes]:
     assert _worker_key is not None
     return _seal(_worker_key, jobs, as_of)
@@ -86,12 +106,26 @@ def seal_stream(
         if summary is not None:
             summary.add(phase, time.perf_counter() - started)
 
+    def seal_ahead(
+        part: list[SealJob], compressed: Future[list[bytes]]
+    ) -> list[tuple[SealJob, bytes]]:
+        started = time.perf_counter()
+        sealed = _seal_compressed(key, part, compressed.result(), as_of)
+        note("seal and sign", started)
+        return list(zip(part, sealed, strict=True))
+
     if total < POOL_THRESHOLD or workers <= 1:
-        for chunk in chunks:
-            started = time.perf_counter()
-            sealed = _seal(key, chunk, as_of)
-            note("seal and sign", started)
-            yield list(zip(chunk, sealed, strict=True))
+        # In this process; the documents of the next chunk are compressed on a thread (zlib
+        # releases the GIL) while this one's are sealed and signed.
+        with ThreadPoolExecutor(1, thread_name_prefix="rxvault-compress") as squeezer:
+            ahead: tuple[list[SealJob], Future[list[bytes]]] | None = None
+            for chunk in chunks:
+                current = (chunk, squeezer.submit(_compress, chunk))
+                if ahead is not None:
+                    yield seal_ahead(*ahead)
+                ahead = current
+            if ahead is not None:
+                yield seal_ahead(*ahead)
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(

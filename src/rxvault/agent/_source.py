@@ -310,8 +310,10 @@ def read_source(
 
 
 _CHUNK = 4 * 1024 * 1024
-#: the source digest hashes each file in pages of this size (the incremental read compares them)
-PAGE = 4096
+#: the source digest hashes each file in pages of this size (the incremental read compares them).
+#: Smaller pages point closer at what changed, but hashlib takes the GIL back after each page:
+#: at 4 KiB two threads hashed slower than one, at 16 KiB about 1.7x faster.
+PAGE = 16384
 
 
 @dataclass(frozen=True)
@@ -342,7 +344,7 @@ def source_digest(
     mapping: Mapping, directory: Path, pages: dict[str, FilePages] | None = None
 ) -> str | None:
     """SHA-256 over every byte of the mapped tables' files (each DBF and its memo file, with
-    their names, lengths and the SHA-256 of each 4 KiB page), or None when a file is missing
+    their names, lengths and the SHA-256 of each 16 KiB page), or None when a file is missing
     or cannot be read (the full read then reports it). ``pages``, when given, receives each
     table's page digests (for :mod:`rxvault.agent._incremental`), if its stamp did not move
     while they were taken.

@@ -33,9 +33,11 @@ from rxvault.format._envelope import (
     BLOCK_SUITE,
     BlockHeader,
     OpenedBlock,
+    compress_document,
     open_block,
     seal_block,
     seal_block_from_parts,
+    seal_compressed,
     verify_block,
 )
 from rxvault.format._errors import (
@@ -134,6 +136,7 @@ __all__ = [
     "check_auth",
     "check_kdf_params",
     "check_not_withheld",
+    "compress_document",
     "decoy_salt",
     "derive_client_keys",
     "derive_enrollment",
@@ -163,6 +166,7 @@ __all__ = [
     "pin_tag",
     "seal_block",
     "seal_block_from_parts",
+    "seal_compressed",
     "server_key_share",
     "sign_tree_head",
     "unwrap_key_bundle",

@@ -45,9 +45,11 @@ __all__ = [
     "BlockHeader",
     "OpenedBlock",
     "Verifier",
+    "compress_document",
     "open_block",
     "seal_block",
     "seal_block_from_parts",
+    "seal_compressed",
     "seal_padded_from_parts",
     "verify_block",
     "verify_block_with",
@@ -146,6 +148,34 @@ def seal_block(
     """Compress, pad, HPKE-seal ``document`` to the patient's X25519 key, and sign."""
     return seal_block_from_parts(
         compress(document),
+        pharmacy_key=pharmacy_key,
+        handle=handle,
+        version=version,
+        as_of=as_of,
+        recipient_public_key=recipient_public_key,
+        ephemeral_private_key=random_bytes(32),
+    )
+
+
+def compress_document(document: bytes) -> bytes:
+    """The first step of :func:`seal_block` alone (zlib, docs/spec/format.md "Compression"):
+    zlib releases the GIL, so a caller can compress the next documents on another thread while
+    :func:`seal_compressed` seals these."""
+    return compress(document)
+
+
+def seal_compressed(
+    compressed: bytes,
+    *,
+    pharmacy_key: PharmacyKey,
+    handle: str,
+    version: int,
+    as_of: datetime,
+    recipient_public_key: bytes,
+) -> bytes:
+    """:func:`seal_block` of ``compress_document(document)``, with fresh randomness."""
+    return seal_block_from_parts(
+        compressed,
         pharmacy_key=pharmacy_key,
         handle=handle,
         version=version,
