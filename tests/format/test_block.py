@@ -229,3 +229,30 @@ def test_invalid_arguments_are_programming_errors() -> None:
             fmt.seal_block(b"{}", **{**base, **change})  # type: ignore[arg-type]
     with pytest.raises(fmt.DocumentTooLarge):
         fmt.seal_block(b"\x00" * (64 * 1024 * 1024 + 1), **base)  # type: ignore[arg-type]
+
+
+def test_sealing_a_compressed_document_is_sealing_the_document() -> None:
+    """compress_document + seal_compressed (the compression on another thread) gives what
+    seal_block gives: the same header, plaintext and padding, a fresh ephemeral key."""
+    private, public = fmt.generate_patient_keypair()
+    args = {
+        "pharmacy_key": _PHARMACY,
+        "handle": "cd" * 16,
+        "version": 3,
+        "as_of": datetime(2026, 1, 1, tzinfo=UTC),
+        "recipient_public_key": public,
+    }
+    document = b'{"rows":[' + b'{"sig":"TAKE 1 TABLET DAILY"},' * 400 + b"{}]}"
+    split = fmt.seal_compressed(fmt.compress_document(document), **args)  # type: ignore[arg-type]
+    whole = fmt.seal_block(document, **args)  # type: ignore[arg-type]
+    assert len(split) == len(whole)
+    header_end = 6 + int.from_bytes(split[4:6], "big")
+    assert split[:header_end] == whole[:header_end]
+    assert split[header_end : header_end + 32] != whole[header_end : header_end + 32]
+    opened = fmt.open_block(
+        split,
+        recipient_private_key=private,
+        pharmacy_public_key=_PHARMACY.public_bytes(),
+        expected_handle="cd" * 16,
+    )
+    assert opened.document == document

@@ -5,7 +5,7 @@ so that the daily run's own modules stay as they are:
 - ``diff``: after the diff against the local state (before anything is sealed or stored);
 - ``sealing``: before each block is sealed (``sealing:N`` is the middle of sealing for N > 1).
 
-Small runs seal in this process, so the patched ``seal_block`` is the one used.
+Small runs seal in this process, so the patched ``seal_compressed`` is the one used.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def main() -> None:
     from rxvault.agent._crash import crash_point
 
     diff = _sync._diff
-    seal_block = _seal.seal_block
+    seal_compressed = _seal.seal_compressed
 
     def diff_then_crash(*args: Any, **kwargs: Any) -> Any:
         plan = diff(*args, **kwargs)
@@ -29,10 +29,10 @@ def main() -> None:
 
     def crash_then_seal(*args: Any, **kwargs: Any) -> bytes:
         crash_point("sealing")
-        return seal_block(*args, **kwargs)
+        return seal_compressed(*args, **kwargs)
 
     _sync._diff = diff_then_crash  # type: ignore[assignment]
-    _seal.seal_block = crash_then_seal
+    _seal.seal_compressed = crash_then_seal
     sys.argv[0] = "rxvault agent"
     agent_main()
 

@@ -30,6 +30,8 @@ from pathlib import Path
 import pytest
 
 from rxvault.agent import _source, parse_mapping
+from rxvault.agent._documents import prepare
+from rxvault.agent._incremental import IncrementalRead
 from rxvault.agent._source import read_source
 from rxvault.dbf import TableEditor, open_table
 from rxvault.demo._schema import FILLS, PATIENTS
@@ -55,7 +57,8 @@ def reads_while_writing(
     by_file = {t.file: name for name, t in mapping.tables.items()}
     columns = {f"{t}.dbf": mapping.columns(by_file[f"{t}.dbf"]) for t in TABLES}
     log = tmp / "states.log"
-    figures = {"reads": 0, "torn": 0, "syncs": 0, "failed": 0}
+    figures = {"reads": 0, "torn": 0, "syncs": 0, "failed": 0, "incremental": 0}
+    cache = tmp / "source-cache.bin"
     with database_server(tmp, socket=False) as server:
         case = new_case(
             server,
@@ -93,6 +96,13 @@ def reads_while_writing(
                     assert summary.gone == 0, "a patient that exists was taken as gone"  # type: ignore[attr-defined]
                     assert summary.deleted == 0  # type: ignore[attr-defined]
                     continue
+                if i % 5 == 4:
+                    # the incremental read, its cache kept from read to read while the
+                    # tables move: checked against a full read once the writer has stopped
+                    reader = IncrementalRead(mapping, "Torn", cache, attempts=200, wait=0.001)
+                    reader.save(reader.prepare(reader.read(source)))
+                    figures["incremental"] += 0 if reader.result.full else 1
+                    continue
                 read = read_source(mapping, source, attempts=200, wait=0.001)
                 figures["reads"] += 1
                 figures["torn"] += read.attempts - 1
@@ -110,6 +120,11 @@ def reads_while_writing(
             for line in log.read_text(encoding="utf-8").splitlines()
         }
         figures["states"] = len(states)
+        reader = IncrementalRead(mapping, "Torn", cache, attempts=3, wait=0.01)
+        docs = reader.prepare(reader.read(source))
+        full = prepare(mapping, read_source(mapping, source), "Torn")
+        assert docs.patient_ids == full.patient_ids
+        assert (docs.digests == full.digests).all(), "the cache went wrong while tables moved"
         never = [a for a in accepted if json.dumps(a, sort_keys=True) not in states]
         assert not never, f"{len(never)} of {len(accepted)} accepted reads were never a state"
         assert all(v[0] == "live" for v in case.view().values())
@@ -120,6 +135,7 @@ def test_reads_while_the_pharmacy_writes(tmp_path: Path) -> None:
     figures = reads_while_writing(tmp_path, reads=200, pause=0.002, seed=1, idle=0.6)
     print(figures)
     assert figures["states"] > 50  # the writer was busy
+    assert figures["incremental"] > 10
     assert figures["torn"] > 0  # and some reads were caught tearing
 
 

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from rxvault.agent._report import Summary
-from rxvault.format import PharmacyKey, compress_document, seal_block, seal_compressed
+from rxvault.format import PharmacyKey, compress_document, seal_compressed
 
 __all__ = ["POOL_THRESHOLD", "SealJob", "seal_stream"]
 
@@ -45,20 +45,6 @@ def _init(private: bytes) -> None:
     _worker_key = PharmacyKey.from_private_bytes(private)
 
 
-def _seal(key: PharmacyKey, jobs: list[SealJob], as_of: dt.datetime) -> list[bytes]:
-    return [
-        seal_block(
-            j.document,
-            pharmacy_key=key,
-            handle=j.handle,
-            version=j.version,
-            as_of=as_of,
-            recipient_public_key=j.public_key,
-        )
-        for j in jobs
-    ]
-
-
 def _compress(jobs: list[SealJob]) -> list[bytes]:
     return [compress_document(j.document) for j in jobs]
 
@@ -81,7 +67,7 @@ def _seal_compressed(
 
 def _seal_in_worker(jobs: list[SealJob], as_of: dt.datetime) -> list[bytes]:
     assert _worker_key is not None
-    return _seal(_worker_key, jobs, as_of)
+    return _seal_compressed(_worker_key, jobs, _compress(jobs), as_of)
 
 
 def workers_for(setting: int) -> int:
