@@ -325,7 +325,6 @@ class Table:
         fields = self._select(columns)
         schema = self._batch_schema(fields, include_deleted, with_recno)
         count = self.record_count_read
-        nullflags = self.header.nullflags
         budget = MemoBudget(self._memo.size) if self._memo is not None else None
         for start in range(0, count, batch_size):
             stop = min(count, start + batch_size)
@@ -339,18 +338,7 @@ class Table:
                 deleted = deleted[keep]
             else:
                 rec = np.array(rec)  # one copy of the batch, contiguous, off the map
-            batch = Batch(
-                path=self.path,
-                rec=rec,
-                recnos=recnos,
-                reporter=self._reporter,
-                codec=self.codepage,
-                replace=self._replace,
-                memo=self._memo,
-                memo_missing=self._memo_missing,
-                nullflags=nullflags,
-                memo_budget=budget,
-            )
+            batch = self._batch(rec, recnos, budget)
             arrays = self._decode_fields(batch, fields)
             if include_deleted:
                 arrays.append(pa.array(deleted, type=pa.bool_()))
@@ -432,7 +420,8 @@ class Table:
         if len(idx) and (idx.min() < 0 or idx.max() >= self.record_count_read):
             raise IndexError("record position out of range")
         idx = idx[~self._deleted[idx]]
-        batch = self._batch(self._records[idx], idx + 1)
+        budget = MemoBudget(self._memo.size) if self._memo is not None else None
+        batch = self._batch(self._records[idx], idx + 1, budget)
         arrays = self._decode_fields(batch, fields)
         if with_recno:
             arrays.append(pa.array(idx + 1, type=pa.int64()))
@@ -454,7 +443,7 @@ class Table:
         memo = self._memo
         if memo is None or not len(idx):
             return first, last
-        batch = self._batch(self._records[idx], idx + 1, budget=False)
+        batch = self._batch(self._records[idx], idx + 1, None)
         for f in self._select(columns):
             if not f.is_memo or f.offset + f.length > batch.rec.shape[1]:
                 continue
@@ -473,8 +462,9 @@ class Table:
         return first, last
 
     def _batch(
-        self, rec: npt.NDArray[np.uint8], recnos: npt.NDArray[np.int64], budget: bool = True
+        self, rec: npt.NDArray[np.uint8], recnos: npt.NDArray[np.int64], budget: MemoBudget | None
     ) -> Batch:
+        """Records to decode (``budget``: the pass's memo budget, None for no check)."""
         return Batch(
             path=self.path,
             rec=np.ascontiguousarray(rec),
@@ -485,7 +475,7 @@ class Table:
             memo=self._memo,
             memo_missing=self._memo_missing,
             nullflags=self.header.nullflags,
-            memo_budget=MemoBudget(self._memo.size) if budget and self._memo is not None else None,
+            memo_budget=budget,
         )
 
     def rows(

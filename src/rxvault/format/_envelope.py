@@ -146,14 +146,13 @@ def seal_block(
     recipient_public_key: bytes,
 ) -> bytes:
     """Compress, pad, HPKE-seal ``document`` to the patient's X25519 key, and sign."""
-    return seal_block_from_parts(
+    return seal_compressed(
         compress(document),
         pharmacy_key=pharmacy_key,
         handle=handle,
         version=version,
         as_of=as_of,
         recipient_public_key=recipient_public_key,
-        ephemeral_private_key=random_bytes(32),
     )
 
 
