@@ -228,3 +228,28 @@ def test_a_cache_that_cannot_be_written_does_not_fail_the_sync(
     assert (third.warnings, third.read) == ([], "incremental")
     assert 0 < third.recomputed < third.patients_read
     assert "read incrementally" in "\n".join(third.lines())
+
+
+def test_a_changed_record_pointing_into_another_records_memo_is_an_error(
+    mapping: Mapping, source: Path, tmp_path: Path
+) -> None:
+    """What a full read's memo budget refuses, the incremental read refuses too: otherwise
+    the changed record would publish another patient's note."""
+    cache = tmp_path / CACHE_NAME
+    incremental_read(mapping, source, cache)
+    path = source / "patient.dbf"
+    with open_table(path) as t:
+        field = next(f for f in t.fields if f.column_name == "allergies")
+        pointers = t.raw_records()[:, field.offset : field.offset + 4].copy().view("<u4")[:, 0]
+        a, b = (int(i) for i in np.flatnonzero(pointers)[:2])
+        at = t.header_length + a * t.record_length + field.offset
+        theirs = pointers[b].tobytes()
+    with path.open("r+b") as f:
+        f.seek(at)
+        f.write(theirs)
+    with pytest.raises(SourceError, match=rf"patient\.dbf, record {a + 1}, field ALLERGIES"):
+        incremental_read(mapping, source, cache)
+    # a full read names one of the two records (the one it meets second)
+    either = rf"patient\.dbf, record ({a + 1}|{b + 1}), field ALLERGIES: .* shares blocks"
+    with pytest.raises(SourceError, match=either):
+        full(mapping, source)

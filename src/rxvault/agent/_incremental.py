@@ -34,6 +34,7 @@ section table is always read whole.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -64,13 +65,14 @@ from rxvault.agent._source import (
     read_source,
     table_stamp,
 )
+from rxvault.dbf import MemoPointerError
 
 __all__ = ["CACHE_NAME", "FULL_SHARE", "PAGE", "RECNO", "IncrementalRead"]
 
 log = logging.getLogger("rxvault.agent")
 
 CACHE_NAME = "source-cache.bin"
-CACHE_FORMAT = "rxvault/source-cache/1"
+CACHE_FORMAT = "rxvault/source-cache/2"
 #: a full read at least this often (seconds): it checks what only a whole read can (memos that
 #: share blocks across the whole table) and bounds what an undetected change could cost
 FULL_EVERY = 7 * 24 * 3600
@@ -141,8 +143,8 @@ class _TableCache:
     memo_pages: bytes
     records: U64
     keys: dict[str, U64]
-    memo_lo: I64
-    memo_hi: I64
+    memo_lo: I64  # (records, memo fields read): first byte of each memo in the memo file, or -1
+    memo_hi: I64  # … and the byte after its last (block header and terminator included)
     memos: U64  # hash of the record's memo values (0: deleted, or no memo field read)
 
     @property
@@ -164,7 +166,15 @@ def _shape(t: OpenTable) -> list[Any]:
     mapping reads is (long names come from the ``.dbc``, which can change on its own)."""
     table = t.table
     memo = table.memo
+    header = bytearray(table.header_bytes())
+    header[1:8] = bytes(7)  # the last-update date and the record count move every day
+    at = 32
+    while at + 32 <= len(header) and header[at] != 0x0D:
+        header[at + 19 : at + 23] = bytes(4)  # and a field's next autoincrement value
+        at += 32
     return [
+        hashlib.sha256(header).hexdigest(),
+        table.codepage,
         table.header_length,
         table.record_length,
         memo.block_size if memo else 0,
@@ -199,7 +209,7 @@ def _memo_columns(t: OpenTable) -> list[str]:
     return [c for c, a in zip(t.columns, t.actual, strict=True) if a in memo]
 
 
-_MAGIC = b"rxvault-source-cache/1\n"
+_MAGIC = b"rxvault-source-cache/2\n"
 
 
 def _write_arrays(path: Path, meta: dict[str, Any], arrays: dict[str, npt.NDArray[Any]]) -> None:
@@ -209,7 +219,7 @@ def _write_arrays(path: Path, meta: dict[str, Any], arrays: dict[str, npt.NDArra
     layout = []
     offset = 0
     for name, array in arrays.items():
-        layout.append([name, array.dtype.str, len(array), offset])
+        layout.append([name, array.dtype.str, list(array.shape), offset])
         offset += array.nbytes + (-array.nbytes % 8)
     head = json.dumps({"meta": meta, "arrays": layout}).encode("utf-8")
     head += b" " * (-len(head) % 8)
@@ -219,7 +229,8 @@ def _write_arrays(path: Path, meta: dict[str, Any], arrays: dict[str, npt.NDArra
         f.write(_MAGIC + len(head).to_bytes(8, "little") + head)
         for a in arrays.values():
             data = np.ascontiguousarray(a)
-            f.write(data.data.cast("B"))
+            if data.nbytes:
+                f.write(data.reshape(-1).data.cast("B"))
             f.write(b"\0" * (-data.nbytes % 8))
     os.replace(tmp, path)
 
@@ -233,11 +244,45 @@ def _read_arrays(path: Path) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]
     head = json.loads(data[at + 8 : at + 8 + size].decode("utf-8"))
     base = at + 8 + size
     arrays = {}
-    for name, dtype, length, offset in head["arrays"]:
-        arrays[name] = np.frombuffer(
-            data, dtype=np.dtype(dtype), count=length, offset=base + offset
-        )
+    for name, dtype, shape, offset in head["arrays"]:
+        count = int(np.prod(shape))
+        array = np.frombuffer(data, dtype=np.dtype(dtype), count=count, offset=base + offset)
+        arrays[name] = array.reshape(shape)
     return head["meta"], arrays
+
+
+def _check_shared_blocks(
+    o: OpenTable, memo_columns: list[str], lo: I64, hi: I64, changed: I64
+) -> None:
+    """The check a full read's memo budget makes, for the changed records: no memo of theirs
+    shares a block with another memo (of any record). In a sound memo file every memo has its
+    own blocks; a record pointing into another's would publish that other record's text."""
+    memo = o.table.memo
+    if memo is None or not len(changed):
+        return
+    bs = memo.block_size
+    present = lo >= 0
+    first = lo[present] // bs
+    end = -(-hi[present] // bs)
+    size = int(end.max()) + 1 if len(end) else 1
+    cover = np.cumsum(np.bincount(first, minlength=size) - np.bincount(end, minlength=size))
+    crowded = np.concatenate(([0], np.cumsum(cover >= 2)))
+    mine_lo, mine_hi = lo[changed], hi[changed]
+    mine = mine_lo >= 0
+    b0 = np.where(mine, mine_lo // bs, 0)
+    b1 = np.where(mine, -(-mine_hi // bs), 0)
+    shared = mine & (crowded[b1] - crowded[b0] > 0)
+    if shared.any():
+        rows, ks = np.nonzero(shared)
+        row, k = int(rows[0]), int(ks[0])
+        actual = dict(zip(o.columns, o.actual, strict=True))[memo_columns[k]]
+        name = next(f.name for f in o.table.fields if f.column_name == actual)
+        raise MemoPointerError(
+            o.table.path,
+            f"memo at block {int(b0[row, k])} shares blocks with another memo of {memo.path.name}",
+            record=int(changed[row]) + 1,
+            field=name,  # as the reader names fields in its errors
+        )
 
 
 def _joined(parts: list[bytes]) -> bytes:
@@ -426,10 +471,10 @@ class IncrementalRead:
                 values = np.zeros(n, dtype=np.uint64)
                 values[live] = key_hashes(table.column(column))
                 keys[column] = values
-            lo = np.full(n, -1, dtype=np.int64)
-            hi = np.full(n, -1, dtype=np.int64)
-            memos = np.zeros(n, dtype=np.uint64)
             memo_columns = _memo_columns(o)
+            lo = np.full((n, len(memo_columns)), -1, dtype=np.int64)
+            hi = np.full((n, len(memo_columns)), -1, dtype=np.int64)
+            memos = np.zeros(n, dtype=np.uint64)
             if memo_columns:
                 lo[live], hi[live] = t.memo_extents(live, o.actual)
                 memos[live] = _memo_hashes(table, memo_columns)
@@ -487,7 +532,7 @@ class IncrementalRead:
                 lo_page = np.where(has, old.memo_lo // PAGE, 0)
                 hi_page = np.minimum(np.where(has, (old.memo_hi - 1) // PAGE + 1, 0), len(hit))
                 lo_page = np.minimum(lo_page, hi_page)
-                touched = np.flatnonzero(has & (cum[hi_page] - cum[lo_page] > 0))
+                touched = np.flatnonzero((has & (cum[hi_page] - cum[lo_page] > 0)).any(axis=1))
                 touched = np.setdiff1d(touched, moved, assume_unique=True)
                 if len(touched):
                     actual = [
@@ -507,8 +552,8 @@ class IncrementalRead:
                 grown = np.zeros(n, dtype=np.uint64)
                 grown[: old.count] = values
                 keys[column] = grown
-            lo = np.full(n, -1, dtype=np.int64)
-            hi = np.full(n, -1, dtype=np.int64)
+            lo = np.full((n, len(memo_columns)), -1, dtype=np.int64)
+            hi = np.full((n, len(memo_columns)), -1, dtype=np.int64)
             lo[: old.count], hi[: old.count] = old.memo_lo, old.memo_hi
             out[name] = _Change(
                 changed=moved, old_keys={c: v[existing] for c, v in old.keys.items()}
@@ -525,6 +570,7 @@ class IncrementalRead:
             if memo_columns:
                 lo[live], hi[live] = t.memo_extents(live, o.actual)
                 memos[live] = _memo_hashes(decoded, memo_columns)
+                _check_shared_blocks(o, memo_columns, lo, hi, live)
             self.new[name] = _TableCache(
                 shape=shape,
                 pages=_joined(table_pages),

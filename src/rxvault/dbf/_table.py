@@ -427,25 +427,30 @@ class Table:
             arrays.append(pa.array(idx + 1, type=pa.int64()))
         return pa.Table.from_batches([pa.RecordBatch.from_arrays(arrays, schema=schema)])
 
+    def header_bytes(self) -> bytes:
+        """The raw header: version, date, counts and lengths, field descriptors, backlink."""
+        return bytes(self._array[: self.header.header_length])
+
     def memo_extents(
         self,
         indices: Sequence[int] | npt.NDArray[np.int64],
         columns: Sequence[str] | None = None,
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """For each record position in ``indices``: the first and the last-plus-one byte of the
-        memo file that its memo fields among ``columns`` occupy (block headers and dBase III
-        terminators included), or ``(-1, -1)`` when it has no memo there. Problems that
-        :meth:`read` reports are not reported here: a record whose memo cannot be located
-        spans from its block to the end of the file."""
+        """For each record position in ``indices`` (rows) and each memo field among ``columns``
+        (columns, in their order): the first and the last-plus-one byte of the memo file that
+        the memo occupies (block header and dBase III terminator included), or ``(-1, -1)``
+        when there is none. Problems that :meth:`read` reports are not reported here: a memo
+        that cannot be located spans from its block to the end of the file."""
         idx = np.asarray(indices, dtype=np.int64)
-        first = np.full(len(idx), -1, dtype=np.int64)
-        last = np.full(len(idx), -1, dtype=np.int64)
+        fields = [f for f in self._select(columns) if f.is_memo]
+        first = np.full((len(idx), len(fields)), -1, dtype=np.int64)
+        last = np.full((len(idx), len(fields)), -1, dtype=np.int64)
         memo = self._memo
         if memo is None or not len(idx):
             return first, last
         batch = self._batch(self._records[idx], idx + 1, None)
-        for f in self._select(columns):
-            if not f.is_memo or f.offset + f.length > batch.rec.shape[1]:
+        for k, f in enumerate(fields):
+            if f.offset + f.length > batch.rec.shape[1]:
                 continue
             pointers, present = memo_pointers(batch, f)
             want = np.flatnonzero(present & (pointers > 0))
@@ -456,9 +461,8 @@ class Table:
             hi = located.starts + located.lengths + (1 if memo.kind == DBT3 else 0)
             if located.failed is not None:
                 hi = np.where(located.failed, memo.size, hi)
-            hi = np.maximum(hi, lo + 1)
-            first[want] = np.where(first[want] < 0, lo, np.minimum(first[want], lo))
-            last[want] = np.maximum(last[want], hi)
+            first[want, k] = lo
+            last[want, k] = np.maximum(hi, lo + 1)
         return first, last
 
     def _batch(
