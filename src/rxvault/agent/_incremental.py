@@ -87,17 +87,32 @@ _DIGEST = 32
 I64 = npt.NDArray[np.int64]
 
 
+#: records hashed, or located in the memo file, at a time (bounded temporaries on large tables)
+_STEP = 65536
+
+
 def record_hashes(records: npt.NDArray[np.uint8]) -> U64:
     """A 64-bit hash of each record's bytes (rows of ``records``), 8 bytes at a time."""
     n, width = records.shape
     words = -(-width // 8)
-    padded = np.zeros((n, words * 8), dtype=np.uint8)
-    padded[:, :width] = records
-    view = padded.view("<u8")
-    h = mix(np.full(n, _RECORD_SEED ^ width, dtype=np.uint64))
-    for w in range(words):
-        h = mix(h ^ view[:, w])
-    return h
+    out = np.empty(n, dtype=np.uint64)
+    for start in range(0, n, _STEP):
+        part = records[start : start + _STEP]
+        padded = np.zeros((len(part), words * 8), dtype=np.uint8)
+        padded[:, :width] = part
+        view = padded.view("<u8")
+        h = mix(np.full(len(part), _RECORD_SEED ^ width, dtype=np.uint64))
+        for w in range(words):
+            h = mix(h ^ view[:, w])
+        out[start : start + len(part)] = h
+    return out
+
+
+def _memo_extents(t: OpenTable, rows: I64, lo: I64, hi: I64) -> None:
+    """Fill ``lo[rows]`` and ``hi[rows]`` with the rows' memo extents, a step at a time."""
+    for start in range(0, len(rows), _STEP):
+        part = rows[start : start + _STEP]
+        lo[part], hi[part] = t.table.memo_extents(part, t.actual)
 
 
 def key_hashes(column: pa.ChunkedArray | pa.Array) -> U64:
@@ -476,7 +491,7 @@ class IncrementalRead:
             hi = np.full((n, len(memo_columns)), -1, dtype=np.int64)
             memos = np.zeros(n, dtype=np.uint64)
             if memo_columns:
-                lo[live], hi[live] = t.memo_extents(live, o.actual)
+                _memo_extents(o, live, lo, hi)
                 memos[live] = _memo_hashes(table, memo_columns)
             self.new[name] = _TableCache(
                 shape=_shape(o),
@@ -568,7 +583,7 @@ class IncrementalRead:
             lo[moved], hi[moved] = -1, -1
             memos[moved] = 0
             if memo_columns:
-                lo[live], hi[live] = t.memo_extents(live, o.actual)
+                _memo_extents(o, live, lo, hi)
                 memos[live] = _memo_hashes(decoded, memo_columns)
                 _check_shared_blocks(o, memo_columns, lo, hi, live)
             self.new[name] = _TableCache(
