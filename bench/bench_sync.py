@@ -161,12 +161,19 @@ def measure(
     )
     ps = psutil.Process(proc.pid)
     peak = 0
+    own: list[str] | None = None
     while proc.poll() is None:
         total = 0
         with contextlib.suppress(psutil.Error):
-            for p in [ps, *ps.children(recursive=True)]:
+            own = own or ps.cmdline()
+            total += ps.memory_info().rss
+            for p in ps.children(recursive=True):
                 with contextlib.suppress(psutil.Error):
-                    total += p.memory_info().rss
+                    # A worker being started (forked, not yet running its own program) still
+                    # shares the agent's memory and reports the agent's resident size as its
+                    # own: counting it would count the agent twice.
+                    if p.cmdline() != own:
+                        total += p.memory_info().rss
         peak = max(peak, total)
         time.sleep(0.02)
     out, err = proc.communicate()
