@@ -471,8 +471,9 @@ def markdown(patients: int, r: dict[str, Any]) -> str:
         )
         + "Agent CPU = the agent's process and its sealing workers; server CPU = the server "
         "process during the run. Peak = resident memory of the agent and its sealing workers "
-        "together. The straightforward pipeline (dbfread, every patient's JSON rebuilt, hashed "
-        "and compared; no sealing, no upload) runs side by side, once.",
+        "together (a worker between fork and exec, which shares the agent's memory, is not "
+        "counted twice). The straightforward pipeline (dbfread, every patient's JSON rebuilt, "
+        "hashed and compared; no sealing, no upload) runs side by side, once.",
         "",
         "| run | sync s | process wall s | agent CPU s | server CPU s | uploaded | bytes sent "
         "| peak MB |",
