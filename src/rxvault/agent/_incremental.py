@@ -108,6 +108,19 @@ def record_hashes(records: npt.NDArray[np.uint8]) -> U64:
     return out
 
 
+def _decode(o: OpenTable, rows: I64 | None = None, columns: list[str] | None = None) -> pa.Table:
+    """The live records (all, or those at positions ``rows``) of ``columns`` (as the mapping
+    spells them; default: every column it reads), with their record numbers (``RECNO``)."""
+    columns = o.columns if columns is None else columns
+    spelled = dict(zip(o.columns, o.actual, strict=True))
+    actual = [spelled[c] for c in columns]
+    if rows is None:
+        table = o.table.read(columns=actual, with_recno=True)
+    else:
+        table = o.table.read_records(rows, actual, with_recno=True)
+    return table.rename_columns([*columns, RECNO])
+
+
 def _memo_extents(t: OpenTable, rows: I64, lo: I64, hi: I64) -> None:
     """Fill ``lo[rows]`` and ``hi[rows]`` with the rows' memo extents, a step at a time."""
     for start in range(0, len(rows), _STEP):
@@ -153,7 +166,7 @@ class _Roles:
 
 @dataclass
 class _TableCache:
-    shape: list[Any]  # header length, record length, memo block size, fields
+    shape: list[Any]  # what the hashes assume of the table (see _shape)
     pages: bytes
     memo_pages: bytes
     records: U64
@@ -475,7 +488,7 @@ class IncrementalRead:
         data = {}
         for name, o in opened.items():
             t = o.table
-            table = t.read(columns=o.actual, with_recno=True).rename_columns([*o.columns, RECNO])
+            table = _decode(o)
             data[name] = table
             if not self.roles.incremental:
                 continue
@@ -550,11 +563,7 @@ class IncrementalRead:
                 touched = np.flatnonzero((has & (cum[hi_page] - cum[lo_page] > 0)).any(axis=1))
                 touched = np.setdiff1d(touched, moved, assume_unique=True)
                 if len(touched):
-                    actual = [
-                        a for c, a in zip(o.columns, o.actual, strict=True) if c in memo_columns
-                    ]
-                    values = t.read_records(touched, actual, with_recno=True)
-                    values = values.rename_columns([*memo_columns, RECNO])
+                    values = _decode(o, touched, memo_columns)
                     live = np.asarray(values.column(RECNO), dtype=np.int64) - 1
                     differs = _memo_hashes(values, memo_columns) != old.memos[live]
                     gone = np.setdiff1d(touched, live, assume_unique=True)  # deleted since
@@ -573,9 +582,7 @@ class IncrementalRead:
             out[name] = _Change(
                 changed=moved, old_keys={c: v[existing] for c, v in old.keys.items()}
             )
-            decoded = t.read_records(moved, o.actual, with_recno=True).rename_columns(
-                [*o.columns, RECNO]
-            )
+            decoded = _decode(o, moved)
             live = np.asarray(decoded.column(RECNO), dtype=np.int64) - 1
             for column, values in keys.items():
                 values[moved] = 0
@@ -635,9 +642,7 @@ class IncrementalRead:
             by_table.setdefault(s.table, []).append(s.patient_key)
         for name, o in opened.items():
             if name in self.roles.whole:
-                data[name] = o.table.read(columns=o.actual, with_recno=True).rename_columns(
-                    [*o.columns, RECNO]
-                )
+                data[name] = _decode(o)
                 continue
             columns = by_table.get(name, [])
             if columns and len(dirty):
@@ -648,9 +653,7 @@ class IncrementalRead:
                 rows = np.flatnonzero(hit)
             else:
                 rows = np.zeros(0, dtype=np.int64)
-            data[name] = o.table.read_records(rows, o.actual, with_recno=True).rename_columns(
-                [*o.columns, RECNO]
-            )
+            data[name] = _decode(o, rows)
         return data
 
     # -- documents --------------------------------------------------------------------------

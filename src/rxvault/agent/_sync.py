@@ -22,11 +22,11 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -548,6 +548,18 @@ def run_sync(ctx: AgentContext, options: SyncOptions, reporter: Reporter) -> Sum
     return summary
 
 
+T = TypeVar("T")
+
+
+def _in_background(name: str, fn: Callable[..., T], *args: Any) -> Future[T]:
+    """``fn(*args)`` on a thread of its own, which ends with it."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix=name)
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        pool.shutdown(wait=False)
+
+
 def _run(
     ctx: AgentContext,
     options: SyncOptions,
@@ -611,9 +623,7 @@ def _run(
             directory = start_directory_fetch(api, state)
         # The state's patients and keys, read on another thread (and connection) while the
         # source is read: nothing before the diff changes them but new keys, added below.
-        prefetch = ThreadPoolExecutor(1, thread_name_prefix="rxvault-state")
-        known = prefetch.submit(_read_known, config.state_path)
-        prefetch.shutdown(wait=False)
+        known = _in_background("rxvault-state", _read_known, config.state_path)
         if not options.dry_run and state.get_json(SYNCED_SOURCE) is not None:
             # from here on this run may upload: the record of a complete run no longer holds
             with state.transaction() as c:
@@ -631,16 +641,12 @@ def _run(
             source = reader.read(config.source_dir)
         # Hashed again in the background: the run records its source digest as complete only
         # if the tables were the same before and after the read.
-        rehash = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rxvault-source")
-        content_after = rehash.submit(source_digest, mapping, config.source_dir)
-        rehash.shutdown(wait=False)
+        content_after = _in_background("rxvault-source", source_digest, mapping, config.source_dir)
         with summary.timed("documents and digests"):
             docs = reader.prepare(source)
             if not options.dry_run:
                 # written while the run goes on (mostly the disk's time); waited for at its end
-                saver = ThreadPoolExecutor(1, thread_name_prefix="rxvault-cache")
-                saving = saver.submit(reader.save, docs)
-                saver.shutdown(wait=False)
+                saving = _in_background("rxvault-cache", reader.save, docs)
         summary.patients_read = len(docs)
         summary.read = "full" if reader.result.full else "incremental"
         summary.recomputed = len(docs) if reader.result.full else len(reader.result.dirty)
